@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["BoneScanError"]
+__all__ = ["BoneScanError", "CheckpointError"]
 
 
 class BoneScanError(ValueError):
@@ -12,6 +12,24 @@ class BoneScanError(ValueError):
 
     Args:
         path: the offending file (or ``None`` when the problem is not tied to a file).
+        problem: what is wrong with it, in words a user can act on.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, problem: str) -> None:
+        self.path = None if path is None else os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" if self.path is not None else problem)
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be loaded into the network at hand; the message names the file.
+
+    Raised for a missing file, a file that is not a PyTorch checkpoint, and a checkpoint saved from
+    another architecture or with other channel widths (PyTorch's missing/unexpected-key and
+    size-mismatch errors, restated).
+
+    Args:
+        path: the checkpoint file.
         problem: what is wrong with it, in words a user can act on.
     """
 

@@ -1,1 +1,14 @@
-"""engines"""
+"""Training engines: the adversarial (generator + critic) segmentation trainer and its config helpers."""
+
+from .adversarial_trainer import AdversarialSegmentationTrainer
+from .utils import LOSS_KEYS, AdversarialKeys, BestModelTracking, latest_checkpoint, loss_terms, rank_zero_first
+
+__all__ = [
+    "AdversarialSegmentationTrainer",
+    "AdversarialKeys",
+    "LOSS_KEYS",
+    "loss_terms",
+    "latest_checkpoint",
+    "BestModelTracking",
+    "rank_zero_first",
+]

@@ -1,0 +1,196 @@
+"""AdversarialSegmentationTrainer: real training steps of a tiny MSA-Net against a tiny SegAN critic."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from monai.engines import IterationEvents
+from monai.handlers import CheckpointLoader, CheckpointSaver, StatsHandler, TensorBoardStatsHandler
+from torch.utils.data import DataLoader
+
+from msanet_monai.engines import AdversarialSegmentationTrainer, latest_checkpoint, loss_terms
+from msanet_monai.losses import DeepSupervisionDiceLoss, MultiScaleL1AdversarialLoss
+from msanet_monai.networks.nets import MSANet, SegANCritic
+
+GENERATOR_CHANNELS = (4, 8, 8, 16, 16)
+CRITIC_CHANNELS = (4, 8, 8, 16, 16, 16)
+SIZE = 64  # multiple of 16 for the generator, enough for the critic's six stride-2 layers
+
+
+def _hot_spot_images(num: int = 4, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    """Noisy background with one bright square lesion each; label = the square."""
+    gen = torch.Generator().manual_seed(seed)
+    items = []
+    for _ in range(num):
+        label = torch.zeros(1, SIZE, SIZE)
+        r, c = (int(v) for v in torch.randint(8, SIZE - 16, (2,), generator=gen))
+        label[:, r : r + 8, c : c + 8] = 1.0
+        image = 0.3 * torch.rand(1, SIZE, SIZE, generator=gen) + 0.7 * label
+        items.append({"image": image, "label": label})
+    return items
+
+
+def _make_trainer(
+    max_epochs: int = 1,
+    critic_clip: float | None = 0.05,
+    critic_lr: float = 1e-3,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    amp: bool = False,
+    handlers: list | None = None,
+) -> AdversarialSegmentationTrainer:
+    torch.manual_seed(0)
+    generator = MSANet(in_channels=1, out_channels=1, channels=GENERATOR_CHANNELS, deep_supervision=True)
+    critic = SegANCritic(in_channels=1, channels=CRITIC_CHANNELS)
+    return AdversarialSegmentationTrainer(
+        device="cpu",
+        max_epochs=max_epochs,
+        train_data_loader=DataLoader(_hot_spot_images(), batch_size=2),
+        network=generator,
+        optimizer=torch.optim.Adam(generator.parameters(), lr=1e-3),
+        loss_function=DeepSupervisionDiceLoss(),
+        critic=critic,
+        critic_optimizer=torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=(0.5, 0.999)),
+        adversarial_loss_function=MultiScaleL1AdversarialLoss(),
+        alpha=alpha,
+        beta=beta,
+        critic_clip=critic_clip,
+        amp=amp,
+        train_handlers=handlers,
+    )
+
+
+def _copy_params(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(b, p.detach()) for b, p in zip(before, module.parameters()))
+
+
+def test_steps_update_generator_and_critic_and_report_losses():
+    trainer = _make_trainer(alpha=0.7, beta=0.3)
+    gen_before, critic_before = _copy_params(trainer.network), _copy_params(trainer.critic)
+    trainer.run()
+
+    assert trainer.state.iteration == 2
+    assert _changed(gen_before, trainer.network), "generator parameters did not change"
+    assert _changed(critic_before, trainer.critic), "critic parameters did not change"
+
+    output = trainer.state.output  # decollated: one dict per image of the last batch
+    assert len(output) == 2
+    first = output[0]
+    assert {"image", "label", "pred", "loss", "seg_loss", "adv_loss", "critic_loss"} <= set(first)
+    values = loss_terms(output)
+    assert all(math.isfinite(v) for v in values.values())
+    assert values["loss"] == pytest.approx(0.7 * values["seg_loss"] + 0.3 * values["adv_loss"], rel=1e-5)
+    assert 0.0 < values["seg_loss"] <= 1.0
+    assert values["adv_loss"] > 0.0
+    assert values["critic_loss"] <= 1.0  # 1 - a non-negative distance
+    # pred is the final probability map only, as metrics and postprocessing expect
+    assert first["pred"].shape == (1, SIZE, SIZE)
+    assert 0.0 <= float(first["pred"].min()) and float(first["pred"].max()) <= 1.0
+
+
+def test_iteration_events_fire_as_in_supervised_trainer():
+    trainer = _make_trainer()
+    events = (
+        IterationEvents.FORWARD_COMPLETED,
+        IterationEvents.LOSS_COMPLETED,
+        IterationEvents.BACKWARD_COMPLETED,
+        IterationEvents.MODEL_COMPLETED,
+    )
+    counts = {event: 0 for event in events}
+    for event in events:
+        trainer.add_event_handler(event, lambda engine, e=event: counts.__setitem__(e, counts[e] + 1))
+    trainer.run()
+    assert all(count == 2 for count in counts.values()), counts
+
+
+def test_critic_weight_clipping_is_a_parameter():
+    clipped = _make_trainer(critic_clip=0.05, critic_lr=0.05)
+    clipped.run()
+    assert max(float(p.detach().abs().max()) for p in clipped.critic.parameters()) <= 0.05 + 1e-7
+
+    unclipped = _make_trainer(critic_clip=None, critic_lr=0.05)
+    unclipped.run()
+    assert max(float(p.detach().abs().max()) for p in unclipped.critic.parameters()) > 0.05
+
+    with pytest.raises(ValueError):
+        _make_trainer(critic_clip=-1.0)
+
+
+def test_amp_is_used_only_on_cuda():
+    trainer = _make_trainer(amp=True)
+    assert trainer.amp is False  # CPU: autocast/GradScaler would be meaningless
+    trainer.run()
+    assert trainer.scaler is None and trainer.critic_scaler is None
+    assert math.isfinite(loss_terms(trainer.state.output)["loss"])
+
+
+def test_loss_terms_reach_stats_and_tensorboard(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    handlers = [
+        StatsHandler(name="adv_stats", output_transform=loss_terms),
+        TensorBoardStatsHandler(log_dir=str(tmp_path), output_transform=loss_terms),
+    ]
+    trainer = _make_trainer(handlers=handlers)
+    trainer.run()
+    logged = capsys.readouterr().out  # MONAI's StatsHandler logger writes to stdout
+    for key in ("loss", "seg_loss", "adv_loss", "critic_loss"):
+        assert f"{key}: " in logged
+
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss", "seg_loss", "adv_loss", "critic_loss"} <= tags
+    assert len(events.Scalars("critic_loss")) == 2  # one point per iteration
+
+
+def test_full_checkpoint_holds_critic_and_resumes(tmp_path):
+    first = _make_trainer(max_epochs=1)
+    save_dict = {
+        "model": first.network,
+        "critic": first.critic,
+        "optimizer": first.optimizer,
+        "critic_optimizer": first.critic_optimizer,
+        "trainer": first,
+    }
+    CheckpointSaver(save_dir=str(tmp_path), save_dict=save_dict, save_interval=1, n_saved=1).attach(first)
+    first.run()
+
+    path = latest_checkpoint(str(tmp_path))
+    assert path is not None and path.endswith("checkpoint_epoch=1.pt")
+    saved = torch.load(path, weights_only=True)
+    assert {"model", "critic", "optimizer", "critic_optimizer", "trainer"} <= set(saved)
+    assert saved["critic_optimizer"]["state"], "critic optimizer state (Adam moments) missing"
+
+    second = _make_trainer(max_epochs=2)
+    load_dict = {
+        "model": second.network,
+        "critic": second.critic,
+        "optimizer": second.optimizer,
+        "critic_optimizer": second.critic_optimizer,
+        "trainer": second,
+    }
+    CheckpointLoader(load_path=path, load_dict=load_dict).attach(second)
+    loaded_critic = {}
+    second.add_event_handler(
+        IterationEvents.FORWARD_COMPLETED,
+        lambda e: loaded_critic or loaded_critic.update({k: v.clone() for k, v in e.critic.state_dict().items()}),
+    )
+    second.run()
+    for key, value in first.critic.state_dict().items():
+        assert torch.equal(loaded_critic[key], value), f"critic {key} not restored"
+    assert second.state.epoch == 2 and second.state.iteration == 4  # went on from epoch 1, did not restart
+
+
+def test_latest_checkpoint_picks_highest_epoch(tmp_path):
+    assert latest_checkpoint(str(tmp_path)) is None
+    for epoch in (2, 9, 10):
+        (tmp_path / f"checkpoint_epoch={epoch}.pt").write_bytes(b"")
+    (tmp_path / "model.pt").write_bytes(b"")
+    assert latest_checkpoint(str(tmp_path)).endswith("checkpoint_epoch=10.pt")
