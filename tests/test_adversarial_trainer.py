@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -34,6 +35,7 @@ def _hot_spot_images(num: int = 4, seed: int = 0) -> list[dict[str, torch.Tensor
 
 def _make_trainer(
     max_epochs: int = 1,
+    epoch_length: int | None = None,
     critic_clip: float | None = 0.05,
     critic_lr: float = 1e-3,
     alpha: float = 1.0,
@@ -47,6 +49,7 @@ def _make_trainer(
     return AdversarialSegmentationTrainer(
         device="cpu",
         max_epochs=max_epochs,
+        epoch_length=epoch_length,
         train_data_loader=DataLoader(_hot_spot_images(), batch_size=2),
         network=generator,
         optimizer=torch.optim.Adam(generator.parameters(), lr=1e-3),
@@ -70,14 +73,51 @@ def _changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
     return any(not torch.equal(b, p.detach()) for b, p in zip(before, module.parameters()))
 
 
-def test_steps_update_generator_and_critic_and_report_losses():
-    trainer = _make_trainer(alpha=0.7, beta=0.3)
-    gen_before, critic_before = _copy_params(trainer.network), _copy_params(trainer.critic)
-    trainer.run()
+class _Records(logging.Handler):
+    """Keeps the messages of a logger (StatsHandler's lines) for inspection."""
 
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+EVENTS = (
+    IterationEvents.FORWARD_COMPLETED,
+    IterationEvents.LOSS_COMPLETED,
+    IterationEvents.BACKWARD_COMPLETED,
+    IterationEvents.MODEL_COMPLETED,
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One run of 2 iterations (alpha 0.7, beta 0.3, AMP requested on CPU) with stats, TensorBoard and
+    event counters attached; the tests below inspect it instead of training again."""
+    log_dir = tmp_path_factory.mktemp("tb")
+    records = _Records()
+    logging.getLogger("adv_stats").addHandler(records)
+    handlers = [
+        StatsHandler(name="adv_stats", output_transform=loss_terms),
+        TensorBoardStatsHandler(log_dir=str(log_dir), output_transform=loss_terms),
+    ]
+    trainer = _make_trainer(alpha=0.7, beta=0.3, amp=True, handlers=handlers)
+    counts = {event: 0 for event in EVENTS}
+    for event in EVENTS:
+        trainer.add_event_handler(event, lambda engine, e=event: counts.__setitem__(e, counts[e] + 1))
+    before = {"generator": _copy_params(trainer.network), "critic": _copy_params(trainer.critic)}
+    trainer.run()
+    logging.getLogger("adv_stats").removeHandler(records)
+    return {"trainer": trainer, "before": before, "counts": counts, "log_dir": log_dir, "records": records}
+
+
+def test_steps_update_generator_and_critic_and_report_losses(trained):
+    trainer = trained["trainer"]
     assert trainer.state.iteration == 2
-    assert _changed(gen_before, trainer.network), "generator parameters did not change"
-    assert _changed(critic_before, trainer.critic), "critic parameters did not change"
+    assert _changed(trained["before"]["generator"], trainer.network), "generator parameters did not change"
+    assert _changed(trained["before"]["critic"], trainer.critic), "critic parameters did not change"
 
     output = trainer.state.output  # decollated: one dict per image of the last batch
     assert len(output) == 2
@@ -94,60 +134,42 @@ def test_steps_update_generator_and_critic_and_report_losses():
     assert 0.0 <= float(first["pred"].min()) and float(first["pred"].max()) <= 1.0
 
 
-def test_iteration_events_fire_as_in_supervised_trainer():
-    trainer = _make_trainer()
-    events = (
-        IterationEvents.FORWARD_COMPLETED,
-        IterationEvents.LOSS_COMPLETED,
-        IterationEvents.BACKWARD_COMPLETED,
-        IterationEvents.MODEL_COMPLETED,
-    )
-    counts = {event: 0 for event in events}
-    for event in events:
-        trainer.add_event_handler(event, lambda engine, e=event: counts.__setitem__(e, counts[e] + 1))
-    trainer.run()
-    assert all(count == 2 for count in counts.values()), counts
+def test_iteration_events_fire_as_in_supervised_trainer(trained):
+    assert all(count == 2 for count in trained["counts"].values()), trained["counts"]
+
+
+def test_amp_is_used_only_on_cuda(trained):
+    trainer = trained["trainer"]
+    assert trainer.amp is False  # asked for, but CPU: autocast/GradScaler here are CUDA-only
+    assert trainer.scaler is None and trainer.critic_scaler is None
+
+
+def test_loss_terms_reach_stats_and_tensorboard(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    lines = [m for m in trained["records"].messages if "Iter:" in m]
+    assert len(lines) == 2, trained["records"].messages
+    for key in ("loss", "seg_loss", "adv_loss", "critic_loss"):
+        assert all(f"{key}: " in line for line in lines)
+
+    events = EventAccumulator(str(trained["log_dir"]))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss", "seg_loss", "adv_loss", "critic_loss"} <= tags
+    assert len(events.Scalars("critic_loss")) == 2  # one point per iteration
 
 
 def test_critic_weight_clipping_is_a_parameter():
-    clipped = _make_trainer(critic_clip=0.05, critic_lr=0.05)
+    clipped = _make_trainer(epoch_length=1, critic_clip=0.05, critic_lr=0.05)
     clipped.run()
     assert max(float(p.detach().abs().max()) for p in clipped.critic.parameters()) <= 0.05 + 1e-7
 
-    unclipped = _make_trainer(critic_clip=None, critic_lr=0.05)
+    unclipped = _make_trainer(epoch_length=1, critic_clip=None, critic_lr=0.05)
     unclipped.run()
     assert max(float(p.detach().abs().max()) for p in unclipped.critic.parameters()) > 0.05
 
     with pytest.raises(ValueError):
         _make_trainer(critic_clip=-1.0)
-
-
-def test_amp_is_used_only_on_cuda():
-    trainer = _make_trainer(amp=True)
-    assert trainer.amp is False  # CPU: autocast/GradScaler would be meaningless
-    trainer.run()
-    assert trainer.scaler is None and trainer.critic_scaler is None
-    assert math.isfinite(loss_terms(trainer.state.output)["loss"])
-
-
-def test_loss_terms_reach_stats_and_tensorboard(tmp_path, capsys):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    handlers = [
-        StatsHandler(name="adv_stats", output_transform=loss_terms),
-        TensorBoardStatsHandler(log_dir=str(tmp_path), output_transform=loss_terms),
-    ]
-    trainer = _make_trainer(handlers=handlers)
-    trainer.run()
-    logged = capsys.readouterr().out  # MONAI's StatsHandler logger writes to stdout
-    for key in ("loss", "seg_loss", "adv_loss", "critic_loss"):
-        assert f"{key}: " in logged
-
-    events = EventAccumulator(str(tmp_path))
-    events.Reload()
-    tags = set(events.Tags()["scalars"])
-    assert {"loss", "seg_loss", "adv_loss", "critic_loss"} <= tags
-    assert len(events.Scalars("critic_loss")) == 2  # one point per iteration
 
 
 def test_full_checkpoint_holds_critic_and_resumes(tmp_path):

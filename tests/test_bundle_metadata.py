@@ -17,7 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from monai.apps.utils import HashCheckError
 from monai.bundle import verify_metadata
+
+from msanet_monai.transforms import ScaleCounts
 
 BUNDLE_DIR = Path(__file__).resolve().parents[1] / "bundle"
 CONFIGS = BUNDLE_DIR / "configs"
@@ -27,6 +31,8 @@ SCHEMA_FILE = CONFIGS / "schema" / SCHEMA_NAME
 SETUP_CFG = BUNDLE_DIR.parent / "setup.cfg"
 # md5 of the Apache License 2.0 text as published at https://www.apache.org/licenses/LICENSE-2.0.txt
 APACHE_2_MD5 = "86d3f3a95c324c9479bd8986968f4327"
+# md5 of the shipped schema copy (the MONAI-extra-test-data 0.8.1 asset, 7340 bytes); the docs give it as --hash_val
+SCHEMA_MD5 = "76e1add273836515d0bbb3bc71962474"
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +51,23 @@ def _verify(meta: dict, tmp_path: Path) -> None:
 def test_verify_metadata_command_passes_offline():
     proc = subprocess.run(
         [sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", "configs/metadata.json",
-         "--filepath", f"configs/schema/{SCHEMA_NAME}"],
+         "--filepath", f"configs/schema/{SCHEMA_NAME}", "--hash_val", SCHEMA_MD5],
         cwd=BUNDLE_DIR, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, no_proxy="*", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9"),
     )  # a dead proxy: any download attempt would fail the command
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log
     assert "skipped downloading" in log
+    assert "Verified 'meta_schema_20240725.json', md5" in log  # MONAI checked the hash of the local copy
     assert "metadata is verified with no error" in log
+
+
+def test_verify_metadata_refuses_a_tampered_schema(tmp_path):
+    """With --hash_val, an edited schema copy is rejected instead of silently used."""
+    tampered = tmp_path / SCHEMA_NAME
+    tampered.write_text(SCHEMA_FILE.read_text().replace('"numpy_version",', "", 1))
+    with pytest.raises(HashCheckError, match="md5 hash check of existing file failed"):
+        verify_metadata(meta_file=str(META_FILE), filepath=str(tampered), hash_val=SCHEMA_MD5)
 
 
 def test_schema_file_is_the_one_named_in_metadata(metadata):
@@ -150,7 +165,9 @@ def test_network_data_format_describes_thorax_crop_and_probability(metadata):
     pred = metadata["network_data_format"]["outputs"]["pred"]
     assert (image["type"], image["format"], image["num_channels"], image["dtype"]) == ("image", "magnitude", 1, "float32")
     assert image["spatial_shape"] == train["roi_size"] == [256, 256]
-    assert len(image["value_range"]) == 2 and image["value_range"][0] < image["value_range"][1]
+    # the input range is what the count scaling of the configs produces (ScaleCountsd with its defaults)
+    scaled = ScaleCounts()(torch.full((1, 64, 64), 50.0).index_put_((torch.tensor([0]),) * 3, torch.tensor(5000.0)))
+    assert image["value_range"] == [0, ScaleCounts().clip_max] == [0, float(scaled.max())]
     assert (pred["num_channels"], pred["dtype"], pred["value_range"]) == (1, "float32", [0, 1])
     assert pred["activation"] == "sigmoid"
     assert pred["threshold"] == train["threshold"] == 0.5

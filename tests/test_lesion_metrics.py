@@ -1,26 +1,16 @@
-"""Pixel scores and lesion-level detection on hand-built masks with known answers."""
+"""Lesion-level detection (connected components matched per image) on hand-built masks with known answers."""
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 
 import numpy as np
 import pytest
 import torch
-from monai.data import DataLoader, Dataset, MetaTensor
-from monai.engines import SupervisedEvaluator
-from monai.handlers import IgniteMetricHandler, MetricsSaver, from_engine
-from monai.metrics import DiceMetric
 
 from msanet_monai.metrics import (
     LESION_COUNT_NAMES,
-    LesionDetection,
     LesionDetectionMetric,
-    LesionReportSaver,
-    PixelScore,
-    PixelScoreMetric,
     match_lesions,
     size_class,
     summarise_lesion_counts,
@@ -41,57 +31,6 @@ def _counts(pred: np.ndarray, truth: np.ndarray, **kwargs) -> dict[str, float]:
     metric = LesionDetectionMetric(**kwargs)
     metric(torch.as_tensor(pred)[None, None], torch.as_tensor(truth)[None, None])
     return dict(zip(LESION_COUNT_NAMES, metric.get_buffer()[0].tolist()))
-
-
-def _pixel_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
-    p, t = torch.as_tensor(pred)[None, None], torch.as_tensor(truth)[None, None]
-    dice = DiceMetric(include_background=True, ignore_empty=False, reduction="none")(p, t).item()
-    precision, recall = PixelScoreMetric("precision"), PixelScoreMetric("recall")
-    precision(p, t)
-    recall(p, t)
-    return dice, precision.scores().item(), recall.scores().item()
-
-
-# --- pixel scores (paper eqs. 7-9) and the empty-mask rule -------------------------------------------
-
-
-def test_pixel_scores_match_equations():
-    truth = _mask(boxes=[(4, 8, 4, 8)])  # 16 px
-    pred = _mask(boxes=[(4, 8, 6, 10)])  # 16 px, 8 overlap
-    tp, fp, fn = 8, 8, 8
-    dice, precision, recall = _pixel_scores(pred, truth)
-    assert dice == pytest.approx(2 * tp / (2 * tp + fp + fn))
-    assert precision == pytest.approx(tp / (tp + fp))
-    assert recall == pytest.approx(tp / (tp + fn))
-    pred2 = _mask(boxes=[(4, 8, 4, 6)])  # 8 px inside the truth: precision 1, recall 0.5
-    assert _pixel_scores(pred2, truth) == pytest.approx((2 * 8 / (16 + 8), 1.0, 0.5))
-
-
-@pytest.mark.parametrize(
-    "pred_boxes, truth_boxes, expected",
-    [
-        ([], [], (1.0, 1.0, 1.0)),  # both empty: perfect agreement
-        ([], [(2, 5, 2, 5)], (0.0, 0.0, 0.0)),  # empty prediction: precision 0/0 counts as 0
-        ([(2, 5, 2, 5)], [], (0.0, 0.0, 0.0)),  # empty truth: recall 0/0 counts as 0
-    ],
-)
-def test_pixel_scores_empty_masks(pred_boxes, truth_boxes, expected):
-    assert _pixel_scores(_mask(boxes=pred_boxes), _mask(boxes=truth_boxes)) == pytest.approx(expected)
-
-
-def test_pixel_score_metric_mean_over_images():
-    preds = [_mask(), _mask(boxes=[(0, 2, 0, 2)]), _mask(boxes=[(0, 4, 0, 4)])]
-    truths = [_mask(), _mask(boxes=[(0, 4, 0, 4)]), _mask(boxes=[(0, 4, 0, 2)])]
-    p = torch.as_tensor(np.stack(preds))[:, None]
-    t = torch.as_tensor(np.stack(truths))[:, None]
-    metric = PixelScoreMetric("precision")
-    metric(p[:2], t[:2])  # two iterations, accumulated
-    metric(p[2:], t[2:])
-    assert metric.scores().ravel().tolist() == pytest.approx([1.0, 1.0, 0.5])
-    assert metric.aggregate().item() == pytest.approx(2.5 / 3)
-
-
-# --- lesion matching ---------------------------------------------------------------------------------
 
 
 def test_exact_match_and_false_positive():
@@ -183,87 +122,3 @@ def test_bad_shapes_raise():
         metric(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 9))
     with pytest.raises(ValueError):
         metric(torch.zeros(1, 2, 8, 8), torch.zeros(1, 2, 8, 8))
-
-
-# --- handlers inside a MONAI evaluator ----------------------------------------------------------------
-
-
-def test_handlers_in_evaluator(tmp_path):
-    """An identity "network" passes hand-built predictions through a real SupervisedEvaluator."""
-    cases = {
-        "both_empty": (_mask(), _mask()),
-        "miss": (_mask(), _mask(boxes=[(2, 5, 2, 5)])),
-        "false_positive": (_mask(pixels=[(7, 7)]), _mask()),
-        "two_in_one": (_mask(boxes=[(4, 7, 4, 10)]), _mask(pixels=[(5, 5), (5, 8)])),
-        "half": (_mask(boxes=[(4, 8, 6, 10)]), _mask(boxes=[(4, 8, 4, 8)])),
-    }
-    data = [
-        {
-            "image": MetaTensor(torch.as_tensor(p)[None], meta={"filename_or_obj": name}),
-            "label": MetaTensor(torch.as_tensor(t)[None], meta={"filename_or_obj": name}),
-        }
-        for name, (p, t) in cases.items()
-    ]
-    out = str(tmp_path / "eval")
-    to_pair = from_engine(["pred", "label"])
-    evaluator = SupervisedEvaluator(
-        device=torch.device("cpu"),
-        val_data_loader=DataLoader(Dataset(data), batch_size=2),
-        network=torch.nn.Identity(),
-        key_val_metric={
-            "dice": IgniteMetricHandler(
-                metric_fn=DiceMetric(include_background=True, ignore_empty=False), output_transform=to_pair
-            )
-        },
-        additional_metrics={
-            "precision": PixelScore("precision", output_transform=to_pair),
-            "recall": PixelScore("recall", output_transform=to_pair),
-            "lesion": LesionDetection(output_transform=to_pair),
-        },
-        val_handlers=[
-            MetricsSaver(
-                save_dir=out,
-                metric_details=["dice", "precision", "recall"],
-                batch_transform=lambda batch: [x["image"].meta for x in batch],
-                summary_ops=["mean", "std"],
-            ),
-            LesionReportSaver(save_dir=out, metric_name="lesion", batch_transform=lambda b: [x["label"].meta for x in b]),
-        ],
-    )
-    evaluator.run()
-
-    expected_dice = [1.0, 0.0, 0.0, 2 * 2 / (18 + 2), 0.5]
-    expected_precision = [1.0, 0.0, 0.0, 2 / 18, 0.5]
-    expected_recall = [1.0, 0.0, 0.0, 1.0, 0.5]
-    metrics = evaluator.state.metrics
-    assert metrics["dice"] == pytest.approx(np.mean(expected_dice))
-    assert metrics["precision"] == pytest.approx(np.mean(expected_precision))
-    assert metrics["recall"] == pytest.approx(np.mean(expected_recall))
-    # lesions: truths 0, 1, 0, 2, 1 -> detected 0, 0, 0, 2, 1; one false positive in five images
-    assert metrics["lesion"] == pytest.approx(3 / 4) and metrics["lesion_sensitivity"] == metrics["lesion"]
-    assert metrics["lesion_fp_per_image"] == pytest.approx(1 / 5)
-    assert metrics["lesion_truth_lesions_small"] == 3 and metrics["lesion_truth_lesions_medium"] == 1
-
-    for name, expected in (("dice", expected_dice), ("precision", expected_precision), ("recall", expected_recall)):
-        with open(os.path.join(out, f"{name}_raw.csv")) as f:
-            rows = list(csv.DictReader(f))
-        assert [r["filename"] for r in rows] == list(cases)
-        assert [float(r["class0"]) for r in rows] == pytest.approx(expected, abs=1e-4)
-        with open(os.path.join(out, f"{name}_summary.csv")) as f:
-            summary = {r["class"]: r for r in csv.DictReader(f)}
-        assert float(summary["class0"]["mean"]) == pytest.approx(np.mean(expected), abs=1e-4)
-        assert float(summary["class0"]["std"]) == pytest.approx(np.std(expected), abs=1e-4)
-    with open(os.path.join(out, "metrics.csv")) as f:
-        saved = dict(line.strip().split(",", 1) for line in f)
-    assert float(saved["lesion_fp_per_image"]) == pytest.approx(0.2)
-
-    with open(os.path.join(out, "lesion_per_image.csv")) as f:
-        rows = {r["filename"]: r for r in csv.DictReader(f)}
-    assert list(rows) == list(cases)
-    assert (rows["two_in_one"]["truth"], rows["two_in_one"]["detected"], rows["two_in_one"]["sensitivity"]) == (
-        "2",
-        "2",
-        "1.0000",
-    )
-    assert rows["false_positive"]["false_positives"] == "1" and rows["false_positive"]["sensitivity"] == ""
-    assert rows["miss"]["detected"] == "0" and rows["miss"]["truth_medium"] == "0" and rows["miss"]["truth_small"] == "1"

@@ -1,1 +1,31 @@
-"""inference"""
+"""Whole-body inference: per view, load -> scale counts -> thorax crop -> MSA-Net -> paste back -> outputs.
+
+The pipeline is the bundle's ``configs/inference.json``: a :class:`FailSafeDataset` of one item per
+view (:func:`list_inference_items`), MONAI transforms for preprocessing, :class:`BoneScanInferenceEvaluator`
+(MONAI's ``SupervisedEvaluator`` going on past a bad view), ``Invertd`` to paste the thorax mask back
+into the whole body, and :class:`WholeBodyOutputWriter` writing the NIfTI mask, overlay PNG, DICOM SEG
+and the CSV summary.
+"""
+
+from msanet_monai.inference.evaluator import BoneScanInferenceEvaluator
+from msanet_monai.inference.inputs import (
+    ERROR_KEY,
+    INPUT_SUFFIXES,
+    FailSafeDataset,
+    describe_error,
+    find_inputs,
+    list_inference_items,
+)
+from msanet_monai.inference.writer import WholeBodyOutputWriter, file_stem
+
+__all__ = [
+    "ERROR_KEY",
+    "INPUT_SUFFIXES",
+    "BoneScanInferenceEvaluator",
+    "FailSafeDataset",
+    "WholeBodyOutputWriter",
+    "describe_error",
+    "file_stem",
+    "find_inputs",
+    "list_inference_items",
+]

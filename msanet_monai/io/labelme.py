@@ -4,9 +4,9 @@ LabelMe (https://github.com/wkentaro/labelme) stores one JSON file per image wit
 shapes; points are ``[x, y]`` = ``[col, row]`` in pixel units of the image the file refers to. The
 paper's annotators used LabelMe; so do the synthetic data here.
 
-Writer and reader rasterize polygons with the same function (:func:`rasterize_polygons`, PIL's
-``ImageDraw.polygon``), so that a mask written next to a LabelMe file equals the mask read back from it,
-pixel for pixel. Shapes whose label is not in ``lesion_labels`` (e.g. ``"fracture"``,
+The writer traces each connected region of a mask into a polygon through its boundary pixel centres;
+the reader fills polygons with their outline (:func:`rasterize_polygons`, PIL's ``ImageDraw.polygon``),
+so a mask written as LabelMe equals the mask read back from it, pixel for pixel (holes filled). Shapes whose label is not in ``lesion_labels`` (e.g. ``"fracture"``,
 ``"degenerative"``, ``"injection site"``) are kept in the file but left out of the lesion mask.
 """
 
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from msanet_monai.errors import BoneScanError
 
@@ -25,6 +26,7 @@ __all__ = [
     "LABELME_VERSION",
     "DEFAULT_LESION_LABELS",
     "rasterize_polygons",
+    "mask_to_polygons",
     "write_labelme",
     "read_labelme",
     "read_labelme_mask",
@@ -57,40 +59,100 @@ def rasterize_polygons(polygons: Sequence[Polygon], shape: Sequence[int]) -> np.
     return np.asarray(canvas, dtype=np.uint8)
 
 
+# Moore-neighbourhood directions, clockwise on screen (rows grow downwards), starting west.
+_NEIGHBOURS = ((0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1))
+
+
+def _trace_outline(component: np.ndarray) -> list[list[float]]:
+    """Outer boundary of one 8-connected component as pixel centres ``[[x=col, y=row], ...]``.
+
+    Moore-neighbour tracing (written here because neither scipy nor PIL traces pixel outlines); with
+    ``rasterize_polygons`` (fill plus outline) the polygon gives back the component with its holes filled.
+    """
+    padded = np.pad(component.astype(bool), 1)
+    rows, cols = np.nonzero(padded)
+    start = (int(rows[0]), int(cols[0]))  # top-most, then left-most pixel: its west neighbour is background
+    outline = [start]
+    current, backtrack = start, 0  # came in from the west
+    first_step = None
+    while True:
+        for k in range(1, 9):
+            d = (backtrack + k) % 8
+            candidate = (current[0] + _NEIGHBOURS[d][0], current[1] + _NEIGHBOURS[d][1])
+            if padded[candidate]:
+                break
+        else:
+            break  # isolated pixel
+        previous = (d + 7) % 8  # the background neighbour examined just before the hit
+        prev_pixel = (current[0] + _NEIGHBOURS[previous][0], current[1] + _NEIGHBOURS[previous][1])
+        # direction from the new pixel to that background neighbour
+        backtrack = _NEIGHBOURS.index((prev_pixel[0] - candidate[0], prev_pixel[1] - candidate[1]))
+        step = (current, candidate)
+        if first_step is None:
+            first_step = step
+        elif step == first_step:  # Jacob's criterion: the first move repeats
+            break
+        current = candidate
+        outline.append(current)
+    if len(outline) > 1 and outline[-1] == outline[0]:
+        outline.pop()
+    return [[float(c - 1), float(r - 1)] for r, c in outline]
+
+
+def mask_to_polygons(mask: np.ndarray) -> list[list[list[float]]]:
+    """One polygon (pixel centres, ``[[x=col, y=row], ...]``) per 8-connected component of a 2-D mask.
+
+    ``rasterize_polygons(mask_to_polygons(m), m.shape)`` equals ``m`` with holes filled (LabelMe polygons
+    have no holes).
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D (rows, cols), got shape {mask.shape}")
+    labels, count = ndimage.label(mask > 0, structure=np.ones((3, 3), dtype=bool))
+    polygons = []
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        outline = _trace_outline(labels[box] == index)
+        polygons.append([[x + box[1].start, y + box[0].start] for x, y in outline])
+    return polygons
+
+
 def write_labelme(
     path: str | os.PathLike,
-    polygons: Sequence[Polygon],
-    labels: Sequence[str],
+    mask: np.ndarray,
     image_path: str,
-    shape: Sequence[int],
-    group_ids: Sequence[int | None] | None = None,
+    label: str = DEFAULT_LESION_LABELS[0],
+    other_shapes: Sequence[tuple[str, Polygon]] = (),
     flags: dict | None = None,
 ) -> None:
-    """Write a LabelMe 5 JSON file of polygons (``imageData`` null: the image is a separate file).
+    """Write a LabelMe 5 JSON file: one ``label`` polygon per connected region of ``mask``.
+
+    ``imageData`` is null (the image is a separate file). Reading the file back with
+    :func:`read_labelme_mask` returns ``mask`` (holes filled).
 
     Args:
         path: output ``.json`` file.
-        polygons: ``[[x=col, y=row], ...]`` per shape.
-        labels: one label per polygon, e.g. ``"metastasis"`` or ``"fracture"``.
+        mask: ``(rows, cols)`` lesion mask, nonzero = lesion, in the orientation of the image file.
         image_path: the image the annotation belongs to, relative to the JSON file (LabelMe convention).
-        shape: ``(rows, cols)`` of that image.
-        group_ids: optional LabelMe group id per polygon (e.g. one id for the spots of a cluster).
+        label: label of the mask's polygons.
+        other_shapes: extra ``(label, [[x=col, y=row], ...])`` polygons, e.g. unlabelled look-alikes
+            (``"fracture"``, ``"degenerative"``, ``"injection site"``) that are not lesion.
         flags: image-level LabelMe flags.
     """
-    if len(polygons) != len(labels):
-        raise BoneScanError(path, f"{len(polygons)} polygons but {len(labels)} labels")
-    group_ids = [None] * len(polygons) if group_ids is None else list(group_ids)
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise BoneScanError(path, f"mask must be 2-D (rows, cols), got shape {mask.shape}")
+    pairs = [(label, polygon) for polygon in mask_to_polygons(mask)] + [(str(n), p) for n, p in other_shapes]
     shapes = [
         {
-            "label": str(label),
+            "label": str(name),
             "points": [[float(x), float(y)] for x, y in polygon],
-            "group_id": None if group_id is None else int(group_id),
+            "group_id": None,
             "description": "",
             "shape_type": "polygon",
             "flags": {},
             "mask": None,
         }
-        for polygon, label, group_id in zip(polygons, labels, group_ids)
+        for name, polygon in pairs
     ]
     document = {
         "version": LABELME_VERSION,
@@ -98,8 +160,8 @@ def write_labelme(
         "shapes": shapes,
         "imagePath": image_path,
         "imageData": None,
-        "imageHeight": int(shape[0]),
-        "imageWidth": int(shape[1]),
+        "imageHeight": int(mask.shape[0]),
+        "imageWidth": int(mask.shape[1]),
     }
     with open(path, "w", encoding="utf-8") as f:
         json.dump(document, f, indent=1)

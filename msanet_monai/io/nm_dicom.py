@@ -14,12 +14,13 @@ IOD requires is filled so that ``dciodvfy`` reports no error.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from msanet_monai.errors import BoneScanError
 
@@ -35,8 +36,12 @@ _FRAME_INCREMENT_POINTER = [0x00540010, 0x00540020]
 
 
 def deterministic_uid(*parts: object) -> str:
-    """A UID under the 2.25 root derived from ``parts`` (same parts -> same UID), e.g. seed and patient."""
-    return generate_uid(prefix=None, entropy_srcs=[str(p) for p in parts])
+    """A UID under the 2.25 root derived from ``parts`` (same parts -> same UID), e.g. seed and patient.
+
+    A name-based UUID (version 5) in decimal, as PS3.5 B.2 allows; pydicom's ``generate_uid`` ignores
+    its ``entropy_srcs`` under the 2.25 root and would give a random UID.
+    """
+    return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, '|'.join(str(p) for p in parts)).int}"
 
 
 def _code_item(code) -> Dataset:
@@ -220,7 +225,8 @@ def write_whole_body_nm(
         # left along a row, the posterior one (facing the back) patient right.
         sign = 1.0 if name == "anterior" else -1.0
         detector.ImageOrientationPatient = [sign, 0.0, 0.0, 0.0, 0.0, -1.0]
-        detector.ImagePositionPatient = [-sign * (cols - 1) / 2 * float(pixel_spacing[1]), 0.0, 0.0]
+        # rounded: a DS value holds at most 16 characters
+        detector.ImagePositionPatient = [round(-sign * (cols - 1) / 2 * float(pixel_spacing[1]), 4), 0.0, 0.0]
         detectors.append(detector)
     ds.DetectorInformationSequence = detectors
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics: per-image pixel scores with an empty-mask rule, and lesion-level detection."""
+"""Evaluation metrics: per-image pixel scores with an empty-mask rule, lesion-level detection, the report."""
 
 from .lesion_detection import (
     DEFAULT_SIZE_THRESHOLDS,
@@ -7,22 +7,25 @@ from .lesion_detection import (
     LesionDetection,
     LesionDetectionMetric,
     LesionMatch,
-    LesionReportSaver,
     lesion_counts,
     match_lesions,
     size_class,
     summarise_lesion_counts,
 )
 from .pixel_scores import PixelScore, PixelScoreMetric, fill_empty_scores
+from .report import LESION_COLUMNS, EvaluationReportSaver, lesion_columns, pixel_score_summary
 
 __all__ = [
+    "EvaluationReportSaver",
+    "LESION_COLUMNS",
+    "lesion_columns",
+    "pixel_score_summary",
     "DEFAULT_SIZE_THRESHOLDS",
     "LESION_COUNT_NAMES",
     "SIZE_CLASSES",
     "LesionDetection",
     "LesionDetectionMetric",
     "LesionMatch",
-    "LesionReportSaver",
     "PixelScore",
     "PixelScoreMetric",
     "fill_empty_scores",

@@ -27,7 +27,6 @@ components but do not report the per-component overlaps needed for matching.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,12 +35,8 @@ import numpy as np
 import torch
 from monai.handlers import IgniteMetricHandler
 from monai.metrics import CumulativeIterationMetric
-from monai.utils import IgniteInfo, min_version, optional_import, string_list_all_gather
-from monai.utils import ImageMetaKey as Key
 from scipy import ndimage
 
-Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
-idist, _ = optional_import("ignite", IgniteInfo.OPT_IMPORT_VERSION, min_version, "distributed")
 
 __all__ = [
     "SIZE_CLASSES",
@@ -54,7 +49,6 @@ __all__ = [
     "summarise_lesion_counts",
     "LesionDetectionMetric",
     "LesionDetection",
-    "LesionReportSaver",
 ]
 
 SIZE_CLASSES = ("small", "medium", "large")
@@ -295,65 +289,3 @@ class LesionDetection(IgniteMetricHandler):
         engine.state.metrics[name] = summary[self.key_figure]
         for figure, value in summary.items():
             engine.state.metrics[f"{name}_{figure}"] = value
-
-
-class LesionReportSaver:
-    """Ignite handler writing the per-image lesion counts of a :class:`LesionDetection` metric to CSV.
-
-    One row per image: ``filename`` (from the batch metadata, as MONAI's ``MetricsSaver`` does), the
-    columns of :data:`LESION_COUNT_NAMES` and ``sensitivity`` (detected / truth of that image, empty when
-    the image has no truth lesion). Attach it after the evaluator's metrics (list it in ``val_handlers``).
-
-    Args:
-        save_dir: output folder.
-        metric_name: name the :class:`LesionDetection` metric was attached with.
-        batch_transform: returns a list of metadata dicts (with ``filename_or_obj``) from ``engine.state.batch``.
-        filename: CSV file name, default ``"<metric_name>_per_image.csv"``.
-        save_rank: rank writing the file in multi-GPU evaluation.
-    """
-
-    def __init__(
-        self,
-        save_dir: str,
-        metric_name: str = "lesion",
-        batch_transform: Callable = lambda x: x,
-        filename: str | None = None,
-        save_rank: int = 0,
-    ) -> None:
-        self.save_dir = save_dir
-        self.metric_name = metric_name
-        self.batch_transform = batch_transform
-        self.filename = filename or f"{metric_name}_per_image.csv"
-        self.save_rank = save_rank
-        self._filenames: list[str] = []
-
-    def attach(self, engine: Any) -> None:
-        engine.add_event_handler(Events.EPOCH_STARTED, self._started)
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._get_filenames)
-        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
-
-    def _started(self, _engine: Any) -> None:
-        self._filenames = []
-
-    def _get_filenames(self, engine: Any) -> None:
-        for meta in self.batch_transform(engine.state.batch):
-            self._filenames.append(f"{meta.get(Key.FILENAME_OR_OBJ)}")
-
-    def __call__(self, engine: Any) -> None:
-        details = getattr(engine.state, "metric_details", {})
-        if self.metric_name not in details:
-            raise RuntimeError(f"no lesion counts named {self.metric_name!r} in engine.state.metric_details.")
-        world_size = idist.get_world_size()
-        names = string_list_all_gather(self._filenames) if world_size > 1 else self._filenames
-        if idist.get_rank() != self.save_rank:
-            return
-        counts = details[self.metric_name]
-        counts = np.asarray(counts.cpu().numpy() if isinstance(counts, torch.Tensor) else counts)
-        os.makedirs(self.save_dir, exist_ok=True)
-        with open(os.path.join(self.save_dir, self.filename), "w") as f:
-            f.write(",".join(("filename", *LESION_COUNT_NAMES, "sensitivity")) + "\n")
-            for i, row in enumerate(counts):
-                name = names[i] if i < len(names) else str(i)
-                truth, detected = row[LESION_COUNT_NAMES.index("truth")], row[LESION_COUNT_NAMES.index("detected")]
-                sensitivity = f"{detected / truth:.4f}" if truth > 0 else ""
-                f.write(",".join((name, *(str(int(v)) for v in row), sensitivity)) + "\n")

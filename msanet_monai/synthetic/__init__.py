@@ -1,1 +1,13 @@
-"""synthetic"""
+"""Synthetic whole-body SPECT bone scans with bone-metastasis labels (the project's built-in data)."""
+
+from msanet_monai.synthetic.generator import (
+    GENERATOR_VERSION,
+    SyntheticScan,
+    ensure_dataset,
+    generate_dataset,
+    simulate_patient,
+    split_counts,
+)
+
+__all__ = ["GENERATOR_VERSION", "SyntheticScan", "ensure_dataset", "generate_dataset", "simulate_patient",
+           "split_counts"]

@@ -1,0 +1,124 @@
+"""Inference inputs: one item per view, and a dataset that turns a bad input into an error item.
+
+A dual-head NM DICOM file holds two views (anterior and posterior) and gives two items; every other
+input (single-view DICOM NM or Secondary Capture, NIfTI, 16-bit PNG) gives one. A file whose views
+cannot even be listed (corrupt, not a bone scan) still gives one item: the dataset then fails to load
+it and reports it as an error item, so the batch goes on and the CSV says what was wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from monai.data import Dataset
+
+from msanet_monai.errors import BoneScanError
+
+__all__ = ["ERROR_KEY", "INPUT_SUFFIXES", "find_inputs", "list_inference_items", "FailSafeDataset", "describe_error"]
+
+logger = logging.getLogger(__name__)
+
+#: key of an item (and of an engine output) holding the error message of a view that failed
+ERROR_KEY = "error"
+#: file endings taken from an input folder; files without a suffix are taken too (DICOM files often have none)
+INPUT_SUFFIXES = (".dcm", ".dicom", ".ima", ".nii", ".nii.gz", ".png")
+
+
+def _has_input_suffix(path: Path) -> bool:
+    name = path.name.lower()
+    return "." not in name or any(name.endswith(s) for s in INPUT_SUFFIXES)
+
+
+def find_inputs(
+    input_files: Sequence[str | os.PathLike] | str | None = None, input_dir: str | os.PathLike | None = None
+) -> list[str]:
+    """Absolute paths of the input files: ``input_files`` as given, then ``input_dir``'s files, sorted.
+
+    Args:
+        input_files: files to run (a single path is accepted too); kept even if missing, so that a
+            wrong path shows up as an error row rather than silently disappearing.
+        input_dir: folder whose files ending in :data:`INPUT_SUFFIXES` (or with no suffix) are run,
+            not recursing; hidden files are skipped.
+
+    Raises:
+        BoneScanError: ``input_dir`` is not a folder, or there is no input at all.
+    """
+    files: list[str] = []
+    if input_files:
+        if isinstance(input_files, (str, os.PathLike)):
+            input_files = [input_files]
+        files.extend(os.path.abspath(os.fspath(f)) for f in input_files)
+    if input_dir:
+        folder = Path(input_dir)
+        if not folder.is_dir():
+            raise BoneScanError(folder, "input_dir is not a folder")
+        files.extend(
+            str(p.resolve())
+            for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.startswith(".") and _has_input_suffix(p)
+        )
+    if not files:
+        raise BoneScanError(input_dir, "no input files (set input_files or input_dir)")
+    return list(dict.fromkeys(files))  # drop repeats, keep order
+
+
+def list_inference_items(
+    input_files: Sequence[str | os.PathLike] | str | None = None, input_dir: str | os.PathLike | None = None
+) -> list[dict[str, Any]]:
+    """One ``{"image": path, "view": view}`` item per view of every input (see :func:`find_inputs`).
+
+    Views come from ``msanet_monai.io.list_views``; a file it cannot read gives one item without a
+    view, which fails (and is reported) when the dataset loads it.
+    """
+    from msanet_monai.io import list_views  # owner A's reader; imported here so this module loads without it
+
+    items: list[dict[str, Any]] = []
+    for path in find_inputs(input_files, input_dir):
+        try:
+            views = list(list_views(path))
+        except Exception as e:  # noqa: BLE001  (reported by the dataset when the file is loaded)
+            logger.debug("cannot list the views of %s: %s", path, e)
+            views = []
+        if views:
+            items.extend({"image": path, "view": view} for view in views)
+        else:
+            items.append({"image": path})
+    return items
+
+
+def describe_error(error: BaseException, path: str | None = None) -> str:
+    """A one-line message for a failed view that names the file.
+
+    MONAI's ``Compose`` wraps a transform's exception in a ``RuntimeError``; the root cause (usually a
+    :class:`~msanet_monai.errors.BoneScanError` already naming the file) is what a user needs.
+    """
+    root = error
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
+    if isinstance(root, BoneScanError) or (path and path in text):
+        return text
+    return f"{path}: {type(root).__name__}: {text}" if path else f"{type(root).__name__}: {text}"
+
+
+class FailSafeDataset(Dataset):
+    """MONAI ``Dataset`` whose items never raise: a view that fails to load becomes an error item.
+
+    An error item is ``{"image": path, "view": view, "error": message}`` (message naming the file);
+    :class:`~msanet_monai.inference.BoneScanInferenceEvaluator` skips the network for it and the
+    output writer records it as a CSV row with status ``error``.
+    """
+
+    def _transform(self, index: int) -> Any:
+        try:
+            return super()._transform(index)
+        except Exception as e:  # noqa: BLE001  (any failure of one input must not stop the batch)
+            item = self.data[index]
+            path = str(item.get("image"))
+            message = describe_error(e, path)
+            logger.warning("skipping %s (%s): %s", path, item.get("view", "default view"), message)
+            return {"image": path, "view": str(item.get("view") or ""), ERROR_KEY: message}

@@ -1,0 +1,304 @@
+"""Read one view of a whole-body bone scan as a ``(1, rows, cols)`` float32 MetaTensor of raw counts.
+
+Formats:
+
+- DICOM NM Image Storage, one or two frames (a dual-head whole-body acquisition stores the anterior and
+  the posterior view as two frames; the view of each frame is in the ``ViewCodeSequence`` of the
+  ``DetectorInformationSequence`` item its ``DetectorVector`` entry points to).
+- DICOM single-view images: NM, or Secondary Capture such as the NEMA NM1 scan (``JPEG-LL.dcm``).
+- NIfTI (``.nii``, ``.nii.gz``) holding a ``(rows, cols)`` array with ``affine = diag(row_mm, col_mm, 1, 1)``.
+- 16-bit (or 8-bit) greyscale PNG.
+
+Rows run head to feet and columns patient-right to patient-left as on an anterior view. The pixel data
+are read with pydicom and the axes handled here: MONAI's ``PydicomReader`` transposes these images and
+ignores ``PixelSpacing``. Posterior views are seen from behind; they are mirrored left-right by default
+so that both views of a patient share one orientation (meta ``mirrored``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import torch
+from monai.data import MetaTensor
+from PIL import Image
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import get_decoder
+from pydicom.sr.codedict import codes
+
+from msanet_monai.errors import BoneScanError
+
+__all__ = ["VIEWS", "DEFAULT_SPACING", "read_bone_scan", "list_views"]
+
+logger = logging.getLogger(__name__)
+
+VIEWS = ("anterior", "posterior")
+DEFAULT_SPACING = (2.26, 2.26)  # mm; the NM1 scan and common whole-body matrices (256 x 1024 over ~2.3 m)
+
+# SOP classes that can hold a planar whole-body view.
+_NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
+_SOP_CLASSES = {
+    _NM_IMAGE_STORAGE: "NM Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.2": "Multi-frame Grayscale Byte Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.3": "Multi-frame Grayscale Word Secondary Capture Image Storage",
+}
+# DICOM CID 26 (Nuclear Medicine Projection) codes of the two views.
+_VIEW_CODE_VALUES = {codes.SCT.AnteriorProjection.value: "anterior", codes.SCT.PosteriorProjection.value: "posterior"}
+
+
+def _check_view_name(path: str, view: str | None) -> None:
+    if view is not None and view not in VIEWS:
+        raise BoneScanError(path, f"unknown view {view!r}; expected one of {VIEWS}")
+
+
+def _check_counts(path: str, array: np.ndarray) -> np.ndarray:
+    """Checks shared by every format: a finite, non-negative, real 2-D array."""
+    if array.dtype.kind not in "uif" or array.dtype.names is not None:
+        raise BoneScanError(path, f"pixel data of type {array.dtype} are not counts (expected an integer or float array)")
+    if array.ndim != 2:
+        raise BoneScanError(path, f"expected a planar (rows, cols) view, got an array of shape {array.shape}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise BoneScanError(path, f"{int((~np.isfinite(array)).sum())} pixels are NaN or infinite")
+    if array.size and array.min() < 0:
+        raise BoneScanError(path, f"negative pixel values (minimum {array.min()}): these are not raw counts")
+    return array
+
+
+# ----------------------------------------------------------------------------------------------- DICOM
+def _read_dicom(path: str) -> pydicom.Dataset:
+    try:
+        return pydicom.dcmread(path)
+    except InvalidDicomError as e:
+        raise BoneScanError(path, f"not a DICOM file ({e})") from e
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:  # pydicom's errors on broken headers
+        raise BoneScanError(path, f"unreadable DICOM file, perhaps truncated ({e})") from e
+
+
+def _check_dicom_header(path: str, ds: pydicom.Dataset) -> int:
+    """Check that ``ds`` is a planar greyscale NM view; returns the number of frames."""
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if sop_class not in _SOP_CLASSES:
+        name = getattr(pydicom.uid.UID(sop_class), "name", sop_class) if sop_class else "none"
+        raise BoneScanError(path, f"SOP class {name} is not a whole-body NM view (expected {sorted(_SOP_CLASSES.values())})")
+    modality = str(ds.get("Modality", ""))
+    if modality != "NM":
+        raise BoneScanError(path, f"modality {modality or 'missing'} is not NM (nuclear medicine)")
+    if "PixelData" not in ds:
+        raise BoneScanError(path, "no pixel data (file truncated?)")
+    samples = int(ds.get("SamplesPerPixel", 1))
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if samples != 1 or not photometric.startswith("MONOCHROME"):
+        raise BoneScanError(path, f"colour image ({photometric}, {samples} samples per pixel); expected greyscale counts")
+    image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+    if any("TOMO" in v for v in image_type):
+        raise BoneScanError(path, f"a tomographic (3-D) image, ImageType {image_type}; expected a planar whole-body view")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 2:
+        raise BoneScanError(path, f"a 3-D volume of {frames} frames; expected 1 or 2 planar views")
+    if int(ds.get("BitsAllocated", 16)) not in (8, 16):
+        raise BoneScanError(path, f"{ds.BitsAllocated}-bit pixels; expected 8- or 16-bit integer counts")
+    return frames
+
+
+def _frame_views(path: str, ds: pydicom.Dataset, frames: int) -> list[str]:
+    """The view of each frame, from the DetectorInformationSequence / ViewCodeSequence."""
+
+    def code_view(item) -> str | None:
+        for code in item.get("ViewCodeSequence", []):
+            value = str(code.get("CodeValue", ""))
+            meaning = str(code.get("CodeMeaning", "")).lower()
+            if value in _VIEW_CODE_VALUES:
+                return _VIEW_CODE_VALUES[value]
+            for name in VIEWS:  # some vendors write their own code value but a readable meaning
+                if name in meaning:
+                    return name
+        return None
+
+    detectors = list(ds.get("DetectorInformationSequence", []))
+    vector = [int(v) for v in np.atleast_1d(ds.get("DetectorVector", []) or [])]
+    views: list[str | None] = []
+    for frame in range(frames):
+        detector = vector[frame] if len(vector) == frames else frame + 1  # DetectorVector is 1-based
+        item = detectors[detector - 1] if 1 <= detector <= len(detectors) else None
+        views.append(code_view(item) if item is not None else None)
+    if frames == 1 and views[0] is None:
+        views[0] = code_view(ds)  # Secondary Capture and some NM files put the code at the top level
+    if all(v is not None for v in views) and len(set(views)) == frames:
+        return views  # type: ignore[return-value]
+    if frames == 1:
+        return ["anterior"]  # no view information: a single whole-body view is taken as anterior
+    logger.warning("%s: frame views not given by DetectorInformationSequence/ViewCodeSequence; "
+                   "assuming frame 0 = anterior, frame 1 = posterior", path)
+    return list(VIEWS)
+
+
+def _decode_frames(path: str, ds: pydicom.Dataset, frames: int) -> np.ndarray:
+    """Pixel data as a (frames, rows, cols) array, with the modality rescale applied if present."""
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax is not None and syntax.is_compressed:
+        try:
+            decoder = get_decoder(syntax)
+        except NotImplementedError:
+            decoder = None
+        if decoder is None or not decoder.is_available:
+            missing = "; ".join(decoder.missing_dependencies) if decoder is not None else "none exists in pydicom"
+            raise BoneScanError(path, f"pixel data compressed as {syntax.name} and no decoder is installed ({missing})")
+    try:
+        array = np.asarray(ds.pixel_array)
+    except Exception as e:  # pydicom raises ValueError/RuntimeError/NotImplementedError by plugin
+        raise BoneScanError(path, f"cannot decode the pixel data, file truncated or corrupt ({e})") from e
+    if array.ndim == 3 and frames == 1 or array.ndim > 3:
+        raise BoneScanError(path, f"pixel array of shape {array.shape}; expected a planar greyscale view")
+    array = array.reshape((frames, *array.shape[-2:]))
+    slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+    if (slope, intercept) != (1.0, 0.0):
+        array = array * slope + intercept
+    return array
+
+
+def _dicom_spacing(ds: pydicom.Dataset, default_spacing: Sequence[float]) -> list[float]:
+    spacing = ds.get("PixelSpacing")
+    if spacing is None or len(spacing) != 2 or min(float(s) for s in spacing) <= 0:
+        return [float(s) for s in default_spacing]
+    return [float(s) for s in spacing]
+
+
+# ------------------------------------------------------------------------------------------ other files
+def _format(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    if lower.endswith(".png"):
+        return "png"
+    return "dicom"
+
+
+def read_nifti_2d(path: str) -> tuple[np.ndarray, list[float]]:
+    """A ``(rows, cols)`` array and ``[row_mm, col_mm]`` from a NIfTI file (trailing size-1 axes dropped)."""
+    try:
+        image = nib.load(path)
+        array = np.asanyarray(image.dataobj)
+    except Exception as e:  # nibabel raises ImageFileError, EOFError, zlib/gzip errors on broken files
+        raise BoneScanError(path, f"not a readable NIfTI file, perhaps truncated ({e})") from e
+    zooms = [float(z) for z in image.header.get_zooms()[:2]]
+    while array.ndim > 2 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise BoneScanError(path, f"a {array.ndim}-D array of shape {array.shape}; expected a planar (rows, cols) view")
+    return array, zooms
+
+
+def read_png_2d(path: str) -> np.ndarray:
+    """A ``(rows, cols)`` array from an 8- or 16-bit greyscale PNG."""
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            if mode not in ("L", "I;16", "I;16B", "I;16L", "I"):
+                raise BoneScanError(path, f"PNG mode {mode} is not greyscale counts (expected 8- or 16-bit greyscale)")
+            array = np.asarray(image)
+    except BoneScanError:
+        raise
+    except Exception as e:  # PIL raises UnidentifiedImageError/OSError on broken files
+        raise BoneScanError(path, f"not a readable PNG file, perhaps truncated ({e})") from e
+    return array
+
+
+# ------------------------------------------------------------------------------------------------- API
+def _check_path(path: str | os.PathLike) -> str:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise BoneScanError(path, "file not found")
+    return path
+
+
+def list_views(path: str | os.PathLike) -> list[str]:
+    """Views present in a file, in frame order, e.g. ``["anterior", "posterior"]`` for a dual-head NM file.
+
+    NIfTI and PNG files carry no view information and are listed as ``["anterior"]``.
+    """
+    path = _check_path(path)
+    if _format(path) != "dicom":
+        return ["anterior"]
+    ds = _read_dicom(path)
+    return _frame_views(path, ds, _check_dicom_header(path, ds))
+
+
+def read_bone_scan(
+    path: str | os.PathLike,
+    view: str | None = None,
+    mirror_posterior: bool = True,
+    default_spacing: Sequence[float] = DEFAULT_SPACING,
+) -> MetaTensor:
+    """Read one view of a whole-body bone scan.
+
+    Args:
+        path: DICOM, NIfTI (``.nii``/``.nii.gz``) or PNG file.
+        view: ``"anterior"``, ``"posterior"`` or ``None``. ``None`` takes the anterior view of a two-frame
+            file, else the only view. For a DICOM file the view must be present in it. NIfTI and PNG files
+            (and DICOM files without view codes) carry no view information: there ``view`` names the view
+            the file holds (default anterior), stored as acquired.
+        mirror_posterior: flip posterior views left-right into the anterior orientation.
+        default_spacing: ``(row_mm, col_mm)`` used when the file gives no pixel spacing.
+
+    Returns:
+        ``(1, rows, cols)`` float32 MetaTensor of raw counts; meta ``filename_or_obj``, ``view``,
+        ``frame_index``, ``pixel_spacing`` (``[row_mm, col_mm]``), ``mirrored``, ``spatial_shape``, and
+        ``affine = diag(row_mm, col_mm, 1, 1)``.
+
+    Raises:
+        BoneScanError: missing file; not NM (modality, SOP class); colour; 3-D volume; wrong pixel type;
+            NaN/inf or negative values; truncated file; compressed without an installed decoder; the
+            requested view is not in the file.
+    """
+    path = _check_path(path)
+    _check_view_name(path, view)
+    kind = _format(path)
+    frame_index = 0
+    if kind == "dicom":
+        ds = _read_dicom(path)
+        frames = _check_dicom_header(path, ds)
+        views = _frame_views(path, ds, frames)
+        has_codes = frames == 2 or "ViewCodeSequence" in ds or any(
+            "ViewCodeSequence" in d for d in ds.get("DetectorInformationSequence", [])
+        )
+        if view is None:
+            frame_index = views.index("anterior") if "anterior" in views else 0
+        elif view in views:
+            frame_index = views.index(view)
+        elif not has_codes:
+            views = [view]  # a single view without view codes: trust the caller, as for NIfTI and PNG
+        else:
+            raise BoneScanError(path, f"the {view} view is not in this file (it holds {views})")
+        name = views[frame_index]
+        array = _decode_frames(path, ds, frames)[frame_index]
+        spacing = _dicom_spacing(ds, default_spacing)
+    else:
+        if kind == "nifti":
+            array, spacing = read_nifti_2d(path)
+            if min(spacing) <= 0:
+                spacing = [float(s) for s in default_spacing]
+        else:
+            array = read_png_2d(path)
+            spacing = [float(s) for s in default_spacing]  # PNG has no reliable physical spacing
+        name = view or "anterior"
+    array = _check_counts(path, np.asarray(array))
+    mirrored = bool(mirror_posterior and name == "posterior")
+    if mirrored:
+        array = array[:, ::-1]
+    affine = torch.diag(torch.tensor([spacing[0], spacing[1], 1.0, 1.0], dtype=torch.float64))
+    meta = {
+        "filename_or_obj": path,
+        "view": name,
+        "frame_index": frame_index,
+        "pixel_spacing": [float(spacing[0]), float(spacing[1])],
+        "mirrored": mirrored,
+        "spatial_shape": list(array.shape),
+    }
+    data = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
+    return MetaTensor(data, affine=affine, meta=meta)

@@ -1,0 +1,195 @@
+"""One evaluation report per run: a per-image CSV and a summary JSON, written by an Ignite handler.
+
+MONAI's ``MetricsSaver`` writes one CSV per metric (``dice_raw.csv``, ``precision_raw.csv``, ...) and
+cannot place a multi-column table such as the lesion counts; a reader of the evaluation wants one row
+per image with every score side by side, and one summary file that also records the settings and
+the paper's figures. :class:`EvaluationReportSaver` writes both from ``engine.state.metric_details``,
+so the CSV and the summary hold exactly the per-image values the metric handlers computed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from monai.utils import IgniteInfo, min_version, optional_import, string_list_all_gather
+from monai.utils import ImageMetaKey as Key
+
+from .lesion_detection import LESION_COUNT_NAMES, SIZE_CLASSES, summarise_lesion_counts
+
+Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
+idist, _ = optional_import("ignite", IgniteInfo.OPT_IMPORT_VERSION, min_version, "distributed")
+
+__all__ = ["LESION_COLUMNS", "lesion_columns", "pixel_score_summary", "EvaluationReportSaver"]
+
+# lesion columns of the per-image CSV: truth lesions, true positives (detected truth lesions), false
+# negatives (missed truth lesions), false positives (predicted components matching no truth lesion),
+# overall and then by size class
+LESION_COLUMNS = tuple(
+    f"lesion_{kind}{suffix}"
+    for suffix in ("", *(f"_{s}" for s in SIZE_CLASSES))
+    for kind in ("truth", "tp", "fn", "fp")
+)
+
+
+def lesion_columns(counts: np.ndarray) -> dict[str, int]:
+    """The :data:`LESION_COLUMNS` of one image from its row of :data:`LESION_COUNT_NAMES` counts."""
+    c = dict(zip(LESION_COUNT_NAMES, np.asarray(counts, dtype=np.float64).tolist()))
+    row = {}
+    for suffix in ("", *(f"_{s}" for s in SIZE_CLASSES)):
+        truth, detected = c[f"truth{suffix}"], c[f"detected{suffix}"]
+        row[f"lesion_truth{suffix}"] = int(truth)
+        row[f"lesion_tp{suffix}"] = int(detected)
+        row[f"lesion_fn{suffix}"] = int(truth - detected)
+        row[f"lesion_fp{suffix}"] = int(c[f"false_positives{suffix}"])
+    return row
+
+
+def pixel_score_summary(values: np.ndarray) -> dict[str, float]:
+    """Mean, standard deviation over images (population, as MONAI's ``MetricsSaver``), median, min, max."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        return {"mean": math.nan, "std": math.nan, "median": math.nan, "min": math.nan, "max": math.nan}
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "median": float(np.median(v)),
+        "min": float(v.min()),
+        "max": float(v.max()),
+    }
+
+
+def _json_safe(obj: Any) -> Any:
+    # JSON has no NaN: an undefined figure (e.g. sensitivity without truth lesions) is written as null
+    if isinstance(obj, Mapping):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return None if math.isnan(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    return np.asarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+
+
+class EvaluationReportSaver:
+    """Ignite handler writing ``metrics_per_image.csv`` and ``summary.json`` at the end of an evaluation.
+
+    Attach it to a MONAI evaluator whose metrics keep per-image details (``save_details=True``): the
+    pixel metrics named in ``pixel_metrics`` (``(N, 1)`` per-image scores, e.g. a ``DiceMetric``
+    handler and :class:`~msanet_monai.metrics.PixelScore`) and the
+    :class:`~msanet_monai.metrics.LesionDetection` metric named ``lesion_metric``.
+
+    ``metrics_per_image.csv`` has one row per image: ``filename``, ``view``, one column per pixel metric
+    and the :data:`LESION_COLUMNS`. ``summary.json`` holds ``images``, ``pixel_scores`` (per metric:
+    mean, std, median, min, max over the images), ``lesion_detection`` (the figures of
+    :func:`~msanet_monai.metrics.summarise_lesion_counts`; ``null`` where undefined) and the
+    ``settings`` and ``reference`` mappings given here, copied as they are.
+
+    Args:
+        save_dir: output folder (created).
+        pixel_metrics: names the per-image pixel metrics were attached with.
+        lesion_metric: name of the lesion detection metric, ``None`` for none.
+        batch_transform: returns a list of metadata dicts (``filename_or_obj``, ``view``) from
+            ``engine.state.batch``, as for MONAI's ``MetricsSaver``.
+        settings: facts about the run to keep beside the figures (threshold, datalist, rules).
+        reference: reference figures to put beside ours (e.g. the paper's, with a note on their data).
+        per_image_filename: name of the per-image CSV.
+        summary_filename: name of the summary JSON.
+        save_rank: rank writing the files in multi-GPU evaluation.
+    """
+
+    def __init__(
+        self,
+        save_dir: str,
+        pixel_metrics: Sequence[str] = ("dice", "precision", "recall"),
+        lesion_metric: str | None = "lesion",
+        batch_transform: Callable = lambda x: x,
+        settings: Mapping[str, Any] | None = None,
+        reference: Mapping[str, Any] | None = None,
+        per_image_filename: str = "metrics_per_image.csv",
+        summary_filename: str = "summary.json",
+        save_rank: int = 0,
+    ) -> None:
+        self.save_dir = save_dir
+        self.pixel_metrics = tuple(pixel_metrics)
+        self.lesion_metric = lesion_metric
+        self.batch_transform = batch_transform
+        self.settings = dict(settings or {})
+        self.reference = dict(reference or {})
+        self.per_image_filename = per_image_filename
+        self.summary_filename = summary_filename
+        self.save_rank = save_rank
+        self._names: list[str] = []
+        self._views: list[str] = []
+
+    def attach(self, engine: Any) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, self._started)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._get_names)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def _started(self, _engine: Any) -> None:
+        self._names, self._views = [], []
+
+    def _get_names(self, engine: Any) -> None:
+        for meta in self.batch_transform(engine.state.batch):
+            self._names.append(f"{meta.get(Key.FILENAME_OR_OBJ, '')}")
+            self._views.append(f"{meta.get('view', '')}")
+
+    def __call__(self, engine: Any) -> None:
+        details = getattr(engine.state, "metric_details", {})
+        wanted = [*self.pixel_metrics, *([self.lesion_metric] if self.lesion_metric else [])]
+        absent = [m for m in wanted if m not in details]
+        if absent:
+            raise RuntimeError(
+                f"no per-image details for {absent} in engine.state.metric_details (found {sorted(details)}); "
+                "attach those metrics with save_details=True."
+            )
+        names, views = self._names, self._views
+        if idist.get_world_size() > 1:
+            names, views = string_list_all_gather(names), string_list_all_gather(views)
+        if idist.get_rank() != self.save_rank:
+            return
+
+        pixel = {}
+        for m in self.pixel_metrics:
+            scores = _as_numpy(details[m])  # (N, 1): one lesion channel
+            pixel[m] = scores.reshape(scores.shape[0], -1)[:, 0]
+        lesion = _as_numpy(details[self.lesion_metric]) if self.lesion_metric else None
+        n_images = len(next(iter(pixel.values()))) if pixel else len(lesion)  # type: ignore[arg-type]
+        if len(names) != n_images:
+            raise RuntimeError(f"{len(names)} image names for {n_images} per-image scores.")
+
+        os.makedirs(self.save_dir, exist_ok=True)
+        columns = ["filename", "view", *self.pixel_metrics, *(LESION_COLUMNS if lesion is not None else ())]
+        with open(os.path.join(self.save_dir, self.per_image_filename), "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            for i in range(n_images):
+                row: dict[str, Any] = {"filename": names[i], "view": views[i]}
+                row.update({m: f"{pixel[m][i]:.6f}" for m in self.pixel_metrics})
+                if lesion is not None:
+                    row.update(lesion_columns(lesion[i]))
+                writer.writerow(row)
+
+        summary: dict[str, Any] = {
+            "images": n_images,
+            "pixel_scores": {m: pixel_score_summary(v) for m, v in pixel.items()},
+        }
+        if lesion is not None:
+            summary["lesion_detection"] = summarise_lesion_counts(lesion)
+        summary["settings"] = self.settings
+        summary["reference"] = self.reference
+        with open(os.path.join(self.save_dir, self.summary_filename), "w") as f:
+            json.dump(_json_safe(summary), f, indent=2)
+            f.write("\n")

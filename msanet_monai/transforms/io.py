@@ -1,0 +1,97 @@
+"""Loading transforms: whole-body views and their lesion masks, as MONAI MapTransforms for configs."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+
+import torch
+from monai.config import KeysCollection
+from monai.transforms import MapTransform
+
+from msanet_monai.errors import BoneScanError
+from msanet_monai.io.bone_scan import DEFAULT_SPACING, read_bone_scan
+from msanet_monai.io.labelme import DEFAULT_LESION_LABELS
+from msanet_monai.io.masks import empty_mask_like, read_lesion_mask
+
+__all__ = ["LoadBoneScand", "LoadLesionMaskd"]
+
+
+class LoadBoneScand(MapTransform):
+    """Replace file paths by ``(1, rows, cols)`` float32 MetaTensors of raw counts (:func:`read_bone_scan`).
+
+    The view is taken from ``data[view_key]`` when the item has one (e.g. ``"posterior"`` of a dual-head
+    file), else the file's default (the anterior view of a two-frame file, else the only view).
+
+    Args:
+        keys: keys holding file paths, typically ``"image"``.
+        view_key: item key naming the view to read.
+        mirror_posterior: flip posterior views left-right (meta ``mirrored``).
+        default_spacing: ``(row_mm, col_mm)`` when the file gives none.
+        allow_missing_keys: don't raise on missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        view_key: str = "view",
+        mirror_posterior: bool = True,
+        default_spacing: Sequence[float] = DEFAULT_SPACING,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.view_key = view_key
+        self.mirror_posterior = mirror_posterior
+        self.default_spacing = tuple(default_spacing)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        view = d.get(self.view_key) or None
+        for key in self.key_iterator(d):
+            d[key] = read_bone_scan(d[key], view=view, mirror_posterior=self.mirror_posterior,
+                                    default_spacing=self.default_spacing)
+        return d
+
+
+class LoadLesionMaskd(MapTransform):
+    """Replace mask paths by ``(1, rows, cols)`` float32 ``{0, 1}`` MetaTensors (:func:`read_lesion_mask`).
+
+    Run after :class:`LoadBoneScand`: the mask takes the image's shape check, mirroring, spacing and affine
+    from ``data[image_key]``. An item without a mask (key absent or ``None``) gets an all-zero mask when
+    ``allow_empty`` is True (a view without lesions), else a :class:`BoneScanError` naming the image.
+    ``allow_empty`` also governs all-zero mask files.
+
+    Args:
+        keys: keys holding mask paths, typically ``"label"`` (NIfTI, PNG or LabelMe JSON).
+        image_key: key of the loaded image the mask belongs to.
+        allow_empty: accept views without lesions (absent or all-zero masks).
+        lesion_labels: LabelMe labels counted as lesion.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        image_key: str = "image",
+        allow_empty: bool = True,
+        lesion_labels: Sequence[str] = DEFAULT_LESION_LABELS,
+    ) -> None:
+        # missing keys are handled here (empty mask or error), so MapTransform must not raise on them
+        super().__init__(keys, allow_missing_keys=True)
+        self.image_key = image_key
+        self.allow_empty = allow_empty
+        self.lesion_labels = tuple(lesion_labels)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        image = d[self.image_key]
+        if not isinstance(image, torch.Tensor) or image.ndim != 3:
+            raise BoneScanError(None, f"LoadLesionMaskd needs the loaded (1, rows, cols) image under {self.image_key!r}; "
+                                      "run LoadBoneScand first")
+        for key in self.keys:
+            if d.get(key) is None:
+                if not self.allow_empty:
+                    raise BoneScanError(image.meta.get("filename_or_obj"), f"no {key!r} mask for this view")
+                d[key] = empty_mask_like(image)
+            else:
+                d[key] = read_lesion_mask(d[key], like=image, allow_empty=self.allow_empty,
+                                          lesion_labels=self.lesion_labels)
+        return d

@@ -1,0 +1,145 @@
+"""Metric handlers and the evaluation report inside a real MONAI SupervisedEvaluator (known answers)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+from monai.data import DataLoader, Dataset, MetaTensor
+from monai.engines import SupervisedEvaluator
+from monai.handlers import IgniteMetricHandler, MetricsSaver, from_engine
+from monai.metrics import DiceMetric
+
+from msanet_monai.metrics import LESION_COLUMNS, EvaluationReportSaver, LesionDetection, PixelScore
+
+
+def _mask(shape=(32, 32), boxes=(), pixels=()) -> np.ndarray:
+    """Binary mask with filled boxes ``(r0, r1, c0, c1)`` (ends exclusive) and single pixels ``(r, c)``."""
+    m = np.zeros(shape, dtype=np.float32)
+    for r0, r1, c0, c1 in boxes:
+        m[r0:r1, c0:c1] = 1
+    for r, c in pixels:
+        m[r, c] = 1
+    return m
+
+
+# name -> (prediction, truth); the "network" is the identity, so the image is the prediction
+CASES = {
+    "both_empty": (_mask(), _mask()),
+    "miss": (_mask(), _mask(boxes=[(2, 5, 2, 5)])),
+    "false_positive": (_mask(pixels=[(7, 7)]), _mask()),
+    "two_in_one": (_mask(boxes=[(4, 7, 4, 10)]), _mask(pixels=[(5, 5), (5, 8)])),
+    "half": (_mask(boxes=[(4, 8, 6, 10)]), _mask(boxes=[(4, 8, 4, 8)])),
+}
+EXPECTED = {
+    "dice": [1.0, 0.0, 0.0, 2 * 2 / (18 + 2), 0.5],
+    "precision": [1.0, 0.0, 0.0, 2 / 18, 0.5],
+    "recall": [1.0, 0.0, 0.0, 1.0, 0.5],
+}
+
+
+def _evaluate(out: str) -> SupervisedEvaluator:
+    data = [
+        {
+            "image": MetaTensor(torch.as_tensor(p)[None], meta={"filename_or_obj": name, "view": "anterior"}),
+            "label": MetaTensor(torch.as_tensor(t)[None], meta={"filename_or_obj": name, "view": "anterior"}),
+        }
+        for name, (p, t) in CASES.items()
+    ]
+    to_pair = from_engine(["pred", "label"])
+    metas = lambda batch: [x["image"].meta for x in batch]  # noqa: E731
+    evaluator = SupervisedEvaluator(
+        device=torch.device("cpu"),
+        val_data_loader=DataLoader(Dataset(data), batch_size=2),
+        network=torch.nn.Identity(),
+        key_val_metric={
+            "dice": IgniteMetricHandler(
+                metric_fn=DiceMetric(include_background=True, ignore_empty=False), output_transform=to_pair
+            )
+        },
+        additional_metrics={
+            "precision": PixelScore("precision", output_transform=to_pair),
+            "recall": PixelScore("recall", output_transform=to_pair),
+            "lesion": LesionDetection(output_transform=to_pair),
+        },
+        val_handlers=[
+            MetricsSaver(
+                save_dir=out, metric_details=["dice", "precision", "recall"], batch_transform=metas, summary_ops=["mean", "std"]
+            ),
+            EvaluationReportSaver(
+                save_dir=out, batch_transform=metas, settings={"threshold": 0.5}, reference={"dice": 0.6671}
+            ),
+        ],
+    )
+    evaluator.run()
+    return evaluator
+
+
+def test_handlers_and_report_in_evaluator(tmp_path):
+    out = str(tmp_path / "eval")
+    evaluator = _evaluate(out)
+
+    metrics = evaluator.state.metrics
+    for name, expected in EXPECTED.items():
+        assert metrics[name] == pytest.approx(np.mean(expected))
+    # lesions: truths 0, 1, 0, 2, 1 -> detected 0, 0, 0, 2, 1; one false positive in five images
+    assert metrics["lesion"] == pytest.approx(3 / 4) and metrics["lesion_sensitivity"] == metrics["lesion"]
+    assert metrics["lesion_fp_per_image"] == pytest.approx(1 / 5)
+    assert metrics["lesion_truth_lesions_small"] == 3 and metrics["lesion_truth_lesions_medium"] == 1
+
+    # MONAI's MetricsSaver receives the empty-mask-rule scores (not NaN, not raw confusion matrices)
+    for name, expected in EXPECTED.items():
+        with open(os.path.join(out, f"{name}_raw.csv")) as f:
+            rows = list(csv.DictReader(f))
+        assert [r["filename"] for r in rows] == list(CASES)
+        assert [float(r["class0"]) for r in rows] == pytest.approx(expected, abs=1e-4)
+    with open(os.path.join(out, "metrics.csv")) as f:
+        saved = dict(line.strip().split(",", 1) for line in f)
+    assert float(saved["lesion_fp_per_image"]) == pytest.approx(0.2)
+
+    # the combined per-image CSV
+    with open(os.path.join(out, "metrics_per_image.csv")) as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == ["filename", "view", "dice", "precision", "recall", *LESION_COLUMNS]
+        rows = {r["filename"]: r for r in reader}
+    assert list(rows) == list(CASES) and all(r["view"] == "anterior" for r in rows.values())
+    for name, expected in EXPECTED.items():
+        assert [float(r[name]) for r in rows.values()] == pytest.approx(expected, abs=1e-6)
+    two = rows["two_in_one"]
+    assert (two["lesion_truth"], two["lesion_tp"], two["lesion_fn"], two["lesion_fp"]) == ("2", "2", "0", "0")
+    miss = rows["miss"]
+    assert (miss["lesion_truth_small"], miss["lesion_fn_small"], miss["lesion_truth_medium"]) == ("1", "1", "0")
+    assert rows["false_positive"]["lesion_fp"] == "1" and rows["false_positive"]["lesion_fp_small"] == "1"
+
+    # the summary: means equal the engine's metrics; undefined figures are null; settings kept
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["images"] == 5
+    for name, expected in EXPECTED.items():
+        assert summary["pixel_scores"][name]["mean"] == pytest.approx(metrics[name])
+        assert summary["pixel_scores"][name]["std"] == pytest.approx(np.std(expected))
+    assert summary["lesion_detection"]["sensitivity"] == pytest.approx(0.75)
+    assert summary["lesion_detection"]["sensitivity_large"] is None  # no large truth lesion: undefined, not 0
+    assert summary["lesion_detection"]["sensitivity_medium"] == 1.0
+    assert math.isclose(summary["lesion_detection"]["sensitivity_small"], 2 / 3)
+    assert summary["settings"] == {"threshold": 0.5} and summary["reference"] == {"dice": 0.6671}
+
+
+def test_report_names_missing_metric(tmp_path):
+    to_pair = from_engine(["pred", "label"])
+    p, t = CASES["half"]
+    data = [{"image": torch.as_tensor(p)[None], "label": torch.as_tensor(t)[None]}]
+    evaluator = SupervisedEvaluator(
+        device=torch.device("cpu"),
+        val_data_loader=DataLoader(Dataset(data), batch_size=1),
+        network=torch.nn.Identity(),
+        key_val_metric={"precision": PixelScore("precision", output_transform=to_pair)},
+        val_handlers=[EvaluationReportSaver(save_dir=str(tmp_path), batch_transform=lambda b: [{} for _ in b])],
+    )
+    with pytest.raises(RuntimeError, match="'dice', 'recall', 'lesion'"):
+        evaluator.run()
