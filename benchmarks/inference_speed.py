@@ -102,12 +102,12 @@ def main() -> None:
     ms, base = results["MSANet"], results["BasicUNet"]
     print(f"device {args['device']}, {ms['threads']} torch threads, one scan = {args['views']} thorax crop(s) of "
           f"{args['size']} x {args['size']}, {args['repeats']} timed passes after {args['warmup']} warm-up")
-    print(f"{'network':<34}{'params (M)':>11}{'median s/scan':>15}{'min s/scan':>12}{'peak MB/scan':>14}")
+    print(f"{'network':<56}{'params (M)':>11}{'median s/scan':>15}{'min s/scan':>12}{'peak MB/scan':>14}")
     labels = {"MSANet": f"MSANet channels={tuple(args['msanet_channels'])}",
               "BasicUNet": f"MONAI BasicUNet features={BASELINE_FEATURES}"}
     for name in ("MSANet", "BasicUNet"):
         r = results[name]
-        print(f"{labels[name]:<34.34}{r['params_m']:>11.2f}{r['median_s']:>15.3f}{r['min_s']:>12.3f}{r['peak_mb']:>14.0f}")
+        print(f"{labels[name]:<56}{r['params_m']:>11.2f}{r['median_s']:>15.3f}{r['min_s']:>12.3f}{r['peak_mb']:>14.0f}")
     print(f"ratio MSANet / BasicUNet: time {ms['median_s'] / base['median_s']:.2f}x, "
           f"peak memory {ms['peak_mb'] / max(base['peak_mb'], 1e-9):.2f}x, parameters {ms['params_m'] / base['params_m']:.2f}x")
 

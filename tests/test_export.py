@@ -9,6 +9,7 @@ with ``torch.jit.load`` and onnxruntime against the eager network.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ckpt_export, onnx_export, verify_net_in_out
+from monai.bundle import ckpt_export, download, load, onnx_export, verify_metadata, verify_net_in_out
 from monai.data import load_net_with_metadata
 
 from msanet_monai.networks.nets import MSANet, SegANCritic
@@ -80,13 +81,21 @@ def trained_checkpoint(tmp_path_factory):
     return root, ckpt, network
 
 
-def test_ckpt_export_torchscript_matches_eager(trained_checkpoint):
-    root, ckpt, network = trained_checkpoint
+@pytest.fixture(scope="module")
+def torchscript_export(trained_checkpoint):
+    """models/model.ts written by the real ``ckpt_export`` from train.json + quick.json (tiny widths)."""
+    root, ckpt, _ = trained_checkpoint
     ts_file = root / "models" / "model.ts"
     ckpt_export(
         net_id="network_def", filepath=str(ts_file), ckpt_file=str(ckpt), meta_file=META_FILE,
         config_file=CONFIG_FILES, generator_channels=TINY,
     )
+    return ts_file
+
+
+def test_ckpt_export_torchscript_matches_eager(trained_checkpoint, torchscript_export):
+    _, _, network = trained_checkpoint
+    ts_file = torchscript_export
     scripted, meta, extra = load_net_with_metadata(str(ts_file), more_extra_files=("train.json", "quick.json"))
     # metadata and configs travel inside the TorchScript archive
     assert meta["version"] == "0.1.0" and meta["network_data_format"]["inputs"]["image"]["spatial_shape"] == [256, 256]
@@ -165,3 +174,36 @@ def test_verify_net_in_out_catches_a_wrong_description():
                 "_meta_#network_data_format#inputs#image#spatial_shape": [64, 64],  # smaller fake input: faster
             },
         )
+
+
+def test_shared_bundle_downloads_and_loads(trained_checkpoint, torchscript_export, tmp_path):
+    """The Model Zoo layout zipped as a release asset, fetched with monai.bundle.download and loaded back."""
+    _, ckpt, network = trained_checkpoint
+    name = "spect_bone_metastasis_segmentation"
+    staged = tmp_path / "staged" / name
+    shutil.copytree(CONFIGS, staged / "configs")
+    shutil.copytree(BUNDLE_DIR / "docs", staged / "docs")
+    shutil.copy(BUNDLE_DIR / "LICENSE", staged / "LICENSE")
+    (staged / "models").mkdir()
+    shutil.copy(ckpt, staged / "models" / "model.pt")
+    shutil.copy(torchscript_export, staged / "models" / "model.ts")
+    archive = shutil.make_archive(str(tmp_path / f"{name}_v0.1.0"), "zip", root_dir=staged.parent, base_dir=name)
+
+    bundles = tmp_path / "bundles"
+    download(name=name, url=Path(archive).as_uri(), bundle_dir=str(bundles), progress=False)
+    fetched = bundles / name
+    for part in ("configs/metadata.json", "configs/inference.json", "configs/logging.conf", "docs", "LICENSE",
+                 "models/model.pt", "models/model.ts"):
+        assert (fetched / part).exists(), part
+    verify_metadata(meta_file=str(fetched / "configs" / "metadata.json"),
+                    filepath=str(fetched / "configs" / "schema" / "meta_schema_20240725.json"))
+
+    image = _thorax_like_batch(1, size=64)
+    with torch.no_grad():
+        expected = network(image)
+        scripted, meta, _ = load(name, bundle_dir=str(bundles), load_ts_module=True, device="cpu")
+        assert meta["version"] == "0.1.0"
+        assert torch.allclose(scripted(image), expected, atol=ATOL)
+        # weights only, into a network the user builds (no config parsed)
+        weights = load(name, bundle_dir=str(bundles), model=_tiny_generator(seed=0), device="cpu").eval()
+        assert torch.equal(weights(image), expected)

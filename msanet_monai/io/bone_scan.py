@@ -60,7 +60,7 @@ def _check_view_name(path: str, view: str | None) -> None:
 def _check_counts(path: str, array: np.ndarray) -> np.ndarray:
     """Checks shared by every format: a finite, non-negative, real 2-D array."""
     if array.dtype.kind not in "uif" or array.dtype.names is not None:
-        raise BoneScanError(path, f"pixel data of type {array.dtype} are not counts (expected an integer or float array)")
+        raise BoneScanError(path, f"pixel data of type {array.dtype} are not counts (expected integers or floats)")
     if array.ndim != 2:
         raise BoneScanError(path, f"expected a planar (rows, cols) view, got an array of shape {array.shape}")
     if array.dtype.kind == "f" and not np.isfinite(array).all():
@@ -85,7 +85,8 @@ def _check_dicom_header(path: str, ds: pydicom.Dataset) -> int:
     sop_class = str(ds.get("SOPClassUID", ""))
     if sop_class not in _SOP_CLASSES:
         name = getattr(pydicom.uid.UID(sop_class), "name", sop_class) if sop_class else "none"
-        raise BoneScanError(path, f"SOP class {name} is not a whole-body NM view (expected {sorted(_SOP_CLASSES.values())})")
+        expected = ", ".join(sorted(_SOP_CLASSES.values()))
+        raise BoneScanError(path, f"SOP class {name} is not a whole-body NM view (expected one of: {expected})")
     modality = str(ds.get("Modality", ""))
     if modality != "NM":
         raise BoneScanError(path, f"modality {modality or 'missing'} is not NM (nuclear medicine)")
@@ -94,10 +95,10 @@ def _check_dicom_header(path: str, ds: pydicom.Dataset) -> int:
     samples = int(ds.get("SamplesPerPixel", 1))
     photometric = str(ds.get("PhotometricInterpretation", ""))
     if samples != 1 or not photometric.startswith("MONOCHROME"):
-        raise BoneScanError(path, f"colour image ({photometric}, {samples} samples per pixel); expected greyscale counts")
+        raise BoneScanError(path, f"colour image ({photometric}, {samples} samples per pixel); expected greyscale")
     image_type = [str(v).upper() for v in ds.get("ImageType", [])]
     if any("TOMO" in v for v in image_type):
-        raise BoneScanError(path, f"a tomographic (3-D) image, ImageType {image_type}; expected a planar whole-body view")
+        raise BoneScanError(path, f"a tomographic (3-D) image, ImageType {image_type}; expected a planar view")
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 2:
         raise BoneScanError(path, f"a 3-D volume of {frames} frames; expected 1 or 2 planar views")

@@ -84,8 +84,8 @@ class LoadLesionMaskd(MapTransform):
         d = dict(data)
         image = d[self.image_key]
         if not isinstance(image, torch.Tensor) or image.ndim != 3:
-            raise BoneScanError(None, f"LoadLesionMaskd needs the loaded (1, rows, cols) image under {self.image_key!r}; "
-                                      "run LoadBoneScand first")
+            problem = f"LoadLesionMaskd needs the loaded (1, rows, cols) image under {self.image_key!r}"
+            raise BoneScanError(None, problem + "; run LoadBoneScand first")
         for key in self.keys:
             if d.get(key) is None:
                 if not self.allow_empty:

@@ -167,7 +167,8 @@ class ThoraxCropd(MapTransform, InvertibleTransform):
                 raise BoneScanError(path, f"fixed thorax box {list(self.box)} is outside the {rows} x {cols} image")
             return self.box
         counts = torch.as_tensor(image).detach().float().sum(dim=0).cpu().numpy()
-        row_mm = float(image.meta.get("pixel_spacing", DEFAULT_SPACING)[0]) if isinstance(image, MetaTensor) else DEFAULT_SPACING[0]
+        spacing = image.meta.get("pixel_spacing", DEFAULT_SPACING) if isinstance(image, MetaTensor) else DEFAULT_SPACING
+        row_mm = float(spacing[0])
         return locate_thorax(counts, self.roi_size, row_mm=row_mm, path=path, **self.locate_kwargs)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:

@@ -30,6 +30,8 @@ class SegANCritic(nn.Module):
     Shapes:
         ``(B, in_channels, H, W) -> (B, F)`` with ``F = in_channels*H*W + sum_l channels[l]*H_l*W_l``,
         ``H_l = H / 2**(l+1)``. H and W should be multiples of 64 (six halvings; other sizes round).
+        In training mode batch norm needs more than one value per channel in the last layer:
+        ``B * H/64 * W/64 > 1`` (a single 64x64 image fails; 256x256 crops are fine).
     """
 
     def __init__(
