@@ -73,23 +73,24 @@ def main() -> None:
 
     net = MSANet(channels=tuple(args.channels)).eval()
     flops = flops_per_module(MSANet(channels=tuple(args.channels)).eval(), shape)
+    train_flops = flops_per_module(MSANet(channels=tuple(args.channels)).train(), shape)
     print(f"MSANet channels={tuple(args.channels)}, one {args.size}x{args.size} image, eval mode (final map only)\n")
     print("| block | paper concept | parameters | GFLOPs |")
     print("|---|---|---:|---:|")
     concepts = {"enc1": "CDC", "head": "1x1 conv, final map", "side_heads": "1x1 convs, deep supervision"}
     for name in BLOCKS:
         concept = concepts.get(name, "MSFE (CRAC + RFB)" if name.startswith("enc") else "RMS")
-        # side heads run only in training; count them from a training-mode pass
-        print(f"| {name} | {concept} | {_params(getattr(net, name)):,} | {flops.get(name, 0) / 1e9:.2f} |")
-    train_flops = flops_per_module(MSANet(channels=tuple(args.channels)).train(), shape)
-    print(f"| **MSANet (eval)** | generator | **{_params(net):,}** | **{flops['Global'] / 1e9:.2f}** |")
-    print(f"| MSANet (training, 4 outputs) | generator | {_params(net):,} | {train_flops['Global'] / 1e9:.2f} |")
+        # side heads run only in training: their FLOPs come from a training-mode pass
+        block_flops = (train_flops if name == "side_heads" else flops).get(name, 0)
+        print(f"| {name} | {concept} | {_params(getattr(net, name)):,} | {block_flops / 1e9:.3f} |")
+    print(f"| **MSANet (eval)** | generator | **{_params(net):,}** | **{flops['Global'] / 1e9:.3f}** |")
+    print(f"| MSANet (training, 4 outputs) | generator | {_params(net):,} | {train_flops['Global'] / 1e9:.3f} |")
     critic = SegANCritic(channels=tuple(args.critic_channels))
     critic_flops = flops_per_module(SegANCritic(channels=tuple(args.critic_channels)).eval(), shape)
-    print(f"| SegANCritic | discriminator (per call) | {_params(critic):,} | {critic_flops['Global'] / 1e9:.2f} |")
+    print(f"| SegANCritic | discriminator (per call) | {_params(critic):,} | {critic_flops['Global'] / 1e9:.3f} |")
     baseline = BasicUNet(spatial_dims=2, in_channels=1, out_channels=1)
     base_flops = flops_per_module(BasicUNet(spatial_dims=2, in_channels=1, out_channels=1).eval(), shape)
-    print(f"| BasicUNet (MONAI default) | baseline | {_params(baseline):,} | {base_flops['Global'] / 1e9:.2f} |")
+    print(f"| BasicUNet (MONAI default) | baseline | {_params(baseline):,} | {base_flops['Global'] / 1e9:.3f} |")
 
     x = torch.rand(args.batch, 1, args.size, args.size)
     print(f"\nforward + backward, batch {args.batch} x {args.size}x{args.size}, {torch.get_num_threads()} threads, "

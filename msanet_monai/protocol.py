@@ -193,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Unknown --key value arguments are passed on to both `monai.bundle run` commands.",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44, 45, 46])
-    parser.add_argument("--config", nargs="+", default=["configs/train.json"], help="training configs (bundle-relative)")
+    parser.add_argument(
+        "--config", nargs="+", default=["configs/train.json"], help="training configs, relative to --bundle-dir"
+    )
     parser.add_argument("--eval-config", default="configs/evaluate.json")
     parser.add_argument("--bundle-dir", default=_DEFAULT_BUNDLE_DIR)
     parser.add_argument("--out-dir", default="runs")

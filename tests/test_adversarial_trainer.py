@@ -8,10 +8,12 @@ import math
 import pytest
 import torch
 from monai.engines import IterationEvents
-from monai.handlers import CheckpointLoader, CheckpointSaver, StatsHandler, TensorBoardStatsHandler
+from monai.handlers import CheckpointSaver, StatsHandler, TensorBoardStatsHandler
 from torch.utils.data import DataLoader
 
+from msanet_monai.checkpoints import CheckpointLoader  # the loader train.json resumes with
 from msanet_monai.engines import AdversarialSegmentationTrainer, latest_checkpoint, loss_terms
+from msanet_monai.errors import CheckpointError
 from msanet_monai.losses import DeepSupervisionDiceLoss, MultiScaleL1AdversarialLoss
 from msanet_monai.networks.nets import MSANet, SegANCritic
 
@@ -173,7 +175,7 @@ def test_critic_weight_clipping_is_a_parameter():
 
 
 def test_full_checkpoint_holds_critic_and_resumes(tmp_path):
-    first = _make_trainer(max_epochs=1)
+    first = _make_trainer(max_epochs=1, epoch_length=1)
     save_dict = {
         "model": first.network,
         "critic": first.critic,
@@ -190,7 +192,7 @@ def test_full_checkpoint_holds_critic_and_resumes(tmp_path):
     assert {"model", "critic", "optimizer", "critic_optimizer", "trainer"} <= set(saved)
     assert saved["critic_optimizer"]["state"], "critic optimizer state (Adam moments) missing"
 
-    second = _make_trainer(max_epochs=2)
+    second = _make_trainer(max_epochs=2, epoch_length=1)
     load_dict = {
         "model": second.network,
         "critic": second.critic,
@@ -207,7 +209,18 @@ def test_full_checkpoint_holds_critic_and_resumes(tmp_path):
     second.run()
     for key, value in first.critic.state_dict().items():
         assert torch.equal(loaded_critic[key], value), f"critic {key} not restored"
-    assert second.state.epoch == 2 and second.state.iteration == 4  # went on from epoch 1, did not restart
+    assert second.state.epoch == 2 and second.state.iteration == 2  # went on from epoch 1, did not restart
+
+
+def test_resume_from_a_checkpoint_of_other_widths_names_the_file(tmp_path):
+    first = _make_trainer(max_epochs=1, epoch_length=1)
+    path = tmp_path / "checkpoint_epoch=1.pt"
+    torch.save({"model": first.network.state_dict(), "critic": first.critic.state_dict()}, path)
+    wider = MSANet(in_channels=1, out_channels=1, channels=(8, 16, 16, 32, 32), deep_supervision=True)
+    CheckpointLoader(load_path=str(path), load_dict={"model": wider, "critic": first.critic}).attach(first)
+    with pytest.raises(CheckpointError, match=r"checkpoint_epoch=1\.pt.*other channel widths"):
+        first.run()
+    assert first.state.iteration == 0  # stopped before any step
 
 
 def test_latest_checkpoint_picks_highest_epoch(tmp_path):

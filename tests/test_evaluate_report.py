@@ -69,7 +69,10 @@ def _evaluate(out: str) -> SupervisedEvaluator:
         },
         val_handlers=[
             MetricsSaver(
-                save_dir=out, metric_details=["dice", "precision", "recall"], batch_transform=metas, summary_ops=["mean", "std"]
+                save_dir=out,
+                metric_details=["dice", "precision", "recall"],
+                batch_transform=metas,
+                summary_ops=["mean", "std"],
             ),
             EvaluationReportSaver(
                 save_dir=out, batch_transform=metas, settings={"threshold": 0.5}, reference={"dice": 0.6671}

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from msanet_monai.protocol import FIGURES, aggregate_runs, bundle_command, run_figures
+from msanet_monai.protocol import FIGURES, aggregate_runs, bundle_command, main, run_figures
 
 
 def _summary(dice: float, precision: float, recall: float, sens: float | None, fp: float) -> dict:
@@ -55,3 +55,16 @@ def test_bundle_command_separates_runs(tmp_path):
     assert a[a.index("--seed") + 1] == "42" and b[b.index("--seed") + 1] == "43"
     assert a[a.index("--ckpt_dir") + 1] != b[b.index("--ckpt_dir") + 1]
     assert a[a.index("--output_dir") + 1] == os.path.join(str(tmp_path / "seed_42"), "eval")
+
+
+def test_failed_run_is_reported(tmp_path, capsys):
+    # a run that cannot start (missing config) is reported with its log, not raised; the exit code says so
+    code = main(["--seeds", "42", "--config", "configs/no_such.json", "--out-dir", str(tmp_path), "--evaluate-only"])
+    assert code == 1
+    with open(tmp_path / "protocol_summary.json") as f:
+        protocol = json.load(f)
+    assert list(protocol["failed"]) == ["42"] and "no_such.json" in protocol["failed"]["42"]
+    assert protocol["aggregate"]["dice"]["n"] == 0 and protocol["aggregate"]["dice"]["mean"] is None
+    with open(tmp_path / "protocol_runs.csv") as f:
+        assert list(csv.reader(f)) == [["seed", *(name for name, _ in FIGURES)]]
+    assert "failed seeds: [42]" in capsys.readouterr().err

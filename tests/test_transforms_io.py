@@ -5,6 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+from monai.data import list_data_collate
 from monai.transforms import Compose
 
 from msanet_monai.errors import BoneScanError
@@ -42,10 +43,14 @@ def test_view_key_selects_frame_and_mask_is_mirrored_with_it(item):
 
 def test_item_without_label(item):
     data, _, _ = item
-    del data["label"]
+    label_path = data.pop("label")
     out = Compose([LoadBoneScand("image"), LoadLesionMaskd("label", allow_empty=True)])(data)
     assert out["label"].shape == out["image"].shape and out["label"].sum() == 0
-    assert out["label"].meta["mirrored"] is True
+    assert out["label"].meta["mirrored"] is True and out["label"].meta["filename_or_obj"] == ""
+    # an empty mask batches with a mask read from a file (same meta keys, no None for default_collate)
+    with_file = Compose([LoadBoneScand("image"), LoadLesionMaskd("label")])(item[0] | {"label": label_path})
+    batch = list_data_collate([out, with_file])
+    assert batch["label"].shape == (2, 1, ROWS, COLS) and batch["label"].meta["filename_or_obj"][1] == label_path
     loaded = LoadBoneScand("image")(data)
     with pytest.raises(BoneScanError, match=r"scan\.dcm: no 'label' mask"):
         LoadLesionMaskd("label", allow_empty=False)(loaded)

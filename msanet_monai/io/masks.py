@@ -41,7 +41,7 @@ def binarize_mask(path: str, array: np.ndarray) -> np.ndarray:
 def empty_mask_like(like: MetaTensor) -> MetaTensor:
     """An all-zero mask with the shape and geometry of the image ``like`` (a view without lesions)."""
     meta = {k: like.meta[k] for k in ("filename_or_obj", "view", "pixel_spacing", "mirrored") if k in like.meta}
-    meta["filename_or_obj"] = None  # no mask file
+    meta["filename_or_obj"] = ""  # no mask file ("" rather than None, which default_collate rejects)
     return MetaTensor(torch.zeros((1, *like.shape[-2:]), dtype=torch.float32), affine=like.affine.clone(), meta=meta)
 
 

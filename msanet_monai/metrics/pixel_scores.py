@@ -108,7 +108,9 @@ class PixelScore(IgniteMetricHandler):
         output_transform: Callable = lambda x: x,
         save_details: bool = True,
     ) -> None:
-        metric_fn = PixelScoreMetric(metric_name=metric_name, include_background=include_background, reduction=reduction)
+        metric_fn = PixelScoreMetric(
+            metric_name=metric_name, include_background=include_background, reduction=reduction
+        )
         self.metric_name = metric_name
         super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
 
