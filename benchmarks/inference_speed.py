@@ -2,7 +2,8 @@
 
 One scan is a dual-head whole-body study, so one forward pass takes the two 256 x 256 thorax crops
 (anterior and posterior view) as a batch of 2. Both networks are timed in the same run, each in its
-own child process so that one's memory high-water mark does not hide the other's.
+own child process for memory (so that one's high-water mark does not hide the other's), and timed
+in turns in one process (so that both see the same load on a shared machine).
 
     python benchmarks/inference_speed.py                  # CPU, full-size MSA-Net vs classic U-Net
     python benchmarks/inference_speed.py --device cuda    # GPU: peak memory from the CUDA allocator
@@ -41,38 +42,43 @@ def build(name: str, msanet_channels: tuple[int, ...]) -> torch.nn.Module:
     return BasicUNet(spatial_dims=2, in_channels=1, out_channels=1, features=BASELINE_FEATURES).eval()
 
 
-def measure(name: str, args: dict[str, Any], queue: mp.Queue) -> None:
-    """Run in a child process: time ``repeats`` forward passes of one scan and record peak memory."""
-    set_determinism(seed=42)
+def peak_memory(name: str, args: dict[str, Any], queue: mp.Queue) -> None:
+    """Run in a child process: peak memory (MB) of one forward pass on one scan."""
     device = torch.device(args["device"])
     net = build(name, tuple(args["msanet_channels"])).to(device)
-    params = sum(p.numel() for p in net.parameters()) / 1e6
-    scan = torch.rand(args["views"], 1, args["size"], args["size"], device=device)  # thorax crops of one scan
+    scan = torch.rand(args["views"], 1, args["size"], args["size"], device=device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        held = torch.cuda.memory_allocated(device)
+    rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    with torch.inference_mode():
+        net(scan)
+    if device.type == "cuda":
+        queue.put((torch.cuda.max_memory_allocated(device) - held) / 2**20)
+    else:
+        queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before_kb) / 1024)
+
+
+def seconds_per_scan(nets: dict[str, torch.nn.Module], scan: torch.Tensor, warmup: int, repeats: int) -> dict:
+    """Time the networks in turns (A, B, A, B, ...) so that both see the same load on a shared machine."""
+    device = scan.device
 
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        held = torch.cuda.memory_allocated(device)
-    rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    seconds = []
+    times: dict[str, list[float]] = {name: [] for name in nets}
     with torch.inference_mode():
-        for i in range(args["warmup"] + args["repeats"]):
-            sync()
-            start = time.perf_counter()
-            out = net(scan)
-            sync()
-            if i >= args["warmup"]:
-                seconds.append(time.perf_counter() - start)
-    assert out.shape == (args["views"], 1, args["size"], args["size"])
-    if device.type == "cuda":
-        peak_mb = (torch.cuda.max_memory_allocated(device) - held) / 2**20
-    else:
-        peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before_kb) / 1024
-    queue.put({"name": name, "params_m": params, "median_s": statistics.median(seconds), "min_s": min(seconds),
-               "peak_mb": peak_mb, "threads": torch.get_num_threads()})
+        for i in range(warmup + repeats):
+            for name, net in nets.items():
+                sync()
+                start = time.perf_counter()
+                out = net(scan)
+                sync()
+                if i >= warmup:
+                    times[name].append(time.perf_counter() - start)
+                assert out.shape == (scan.shape[0], 1, *scan.shape[2:])
+    return times
 
 
 def main() -> None:
@@ -88,19 +94,31 @@ def main() -> None:
     if args["device"] == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda given but torch.cuda.is_available() is False")
 
-    ctx = mp.get_context("spawn")  # fresh process per network: its own memory high-water mark
-    results = {}
-    for name in ("MSANet", "BasicUNet"):
+    names = ("MSANet", "BasicUNet")
+    ctx = mp.get_context("spawn")  # a fresh process per network: its own memory high-water mark
+    peak_mb = {}
+    for name in names:
         queue = ctx.Queue()
-        child = ctx.Process(target=measure, args=(name, args, queue))
+        child = ctx.Process(target=peak_memory, args=(name, args, queue))
         child.start()
-        results[name] = queue.get()
+        peak_mb[name] = queue.get()
         child.join()
         if child.exitcode != 0:
-            raise SystemExit(f"{name} benchmark failed (exit code {child.exitcode})")
+            raise SystemExit(f"{name} memory measurement failed (exit code {child.exitcode})")
+
+    set_determinism(seed=42)
+    device = torch.device(args["device"])
+    nets = {name: build(name, tuple(args["msanet_channels"])).to(device) for name in names}
+    scan = torch.rand(args["views"], 1, args["size"], args["size"], device=device)  # the thorax crops of one scan
+    times = seconds_per_scan(nets, scan, args["warmup"], args["repeats"])
+    results = {
+        name: {"params_m": sum(p.numel() for p in nets[name].parameters()) / 1e6,
+               "median_s": statistics.median(times[name]), "min_s": min(times[name]), "peak_mb": peak_mb[name]}
+        for name in names
+    }
 
     ms, base = results["MSANet"], results["BasicUNet"]
-    print(f"device {args['device']}, {ms['threads']} torch threads, one scan = {args['views']} thorax crop(s) of "
+    print(f"device {args['device']}, {torch.get_num_threads()} torch threads, one scan = {args['views']} thorax crop(s) of "
           f"{args['size']} x {args['size']}, {args['repeats']} timed passes after {args['warmup']} warm-up")
     print(f"{'network':<56}{'params (M)':>11}{'median s/scan':>15}{'min s/scan':>12}{'peak MB/scan':>14}")
     labels = {"MSANet": f"MSANet channels={tuple(args['msanet_channels'])}",
@@ -108,7 +126,8 @@ def main() -> None:
     for name in ("MSANet", "BasicUNet"):
         r = results[name]
         print(f"{labels[name]:<56}{r['params_m']:>11.2f}{r['median_s']:>15.3f}{r['min_s']:>12.3f}{r['peak_mb']:>14.0f}")
-    print(f"ratio MSANet / BasicUNet: time {ms['median_s'] / base['median_s']:.2f}x, "
+    print(f"ratio MSANet / BasicUNet: time {ms['median_s'] / base['median_s']:.2f}x (median), "
+          f"{ms['min_s'] / base['min_s']:.2f}x (min), "
           f"peak memory {ms['peak_mb'] / max(base['peak_mb'], 1e-9):.2f}x, parameters {ms['params_m'] / base['params_m']:.2f}x")
 
 

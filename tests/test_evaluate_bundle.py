@@ -16,6 +16,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 from monai.bundle import run as bundle_run
+from scipy import ndimage
 
 from msanet_monai.datalist import load_datalist
 from msanet_monai.protocol import aggregate_runs, run_figures
@@ -105,17 +106,21 @@ def test_evaluation_outputs(runs):
     assert (eval_dir / "dice_raw.csv").exists() and (eval_dir / "metrics.csv").exists()  # MONAI MetricsSaver
 
 
-def _median_probability(run_dir: str, datalist: str) -> float:
-    """Median generator output over the test crops, through the bundle's own config objects."""
+def _probe(run_dir: str, datalist: str) -> tuple[float, list[int]]:
+    """Median generator output over the test crops, and the number of 8-connected lesions of each crop's
+    truth, through the bundle's own config objects (the evaluation's preprocessing)."""
     parser = ConfigParser()
     parser.read_config([os.path.join(BUNDLE, c) for c in (*QUICK, "configs/evaluate.json")])
     parser.update({"datalist": datalist, "num_workers": 0, "device": "$torch.device('cpu')"})
     network = parser.get_parsed_content("network")
     network.load_state_dict(torch.load(os.path.join(run_dir, "models", "model.pt"), weights_only=True))
     network.eval()
+    probs, lesions = [], []
     with torch.no_grad():
-        probs = [network(item["image"][None]) for item in parser.get_parsed_content("validate#dataset")]
-    return float(torch.cat(probs).median())
+        for item in parser.get_parsed_content("validate#dataset"):
+            probs.append(network(item["image"][None]))
+            lesions.append(ndimage.label(item["label"][0].numpy() >= 0.5, structure=np.ones((3, 3)))[1])
+    return float(torch.cat(probs).median()), lesions
 
 
 def test_evaluation_is_deterministic(runs, tmp_path):
@@ -123,7 +128,7 @@ def test_evaluation_is_deterministic(runs, tmp_path):
     run_dir = str(out / "seed_42")
     # a one-epoch generator's output is nearly flat: thresholding at its median makes the masks (and the
     # scores) non-trivial and so sensitive that any numeric difference between two runs would show
-    threshold = _median_probability(run_dir, datalist)
+    threshold, truth_lesions = _probe(run_dir, datalist)
     first, second = tmp_path / "first", tmp_path / "second"
     for eval_dir in (first, second):
         _evaluate_in_process(run_dir, datalist, QUICK, output_dir=str(eval_dir), threshold=threshold)
@@ -132,6 +137,7 @@ def test_evaluation_is_deterministic(runs, tmp_path):
         assert text == g.read()
     rows = _read_csv(first / "metrics_per_image.csv")
     assert any(int(r["lesion_fp"]) + int(r["lesion_tp"]) > 0 for r in rows)  # something was predicted
+    assert [int(r["lesion_truth"]) for r in rows] == truth_lesions  # the right crop's truth reached the metric
     # aggregation over real evaluation outputs: two identical runs -> the same mean, sd 0
     summaries = []
     for eval_dir in (first, second):

@@ -246,8 +246,8 @@ class LesionDetection(IgniteMetricHandler):
     attached with (say ``"lesion"``): ``lesion`` itself (the ``key_figure``, overall sensitivity by
     default, so it can serve as key metric) and ``lesion_<figure>`` for every figure of
     :func:`summarise_lesion_counts` (``lesion_sensitivity_small``, ``lesion_fp_per_image``, ...). The
-    per-image count table goes to ``engine.state.metric_details[name]``; :class:`LesionReportSaver`
-    writes it as a CSV with named columns.
+    per-image count table goes to ``engine.state.metric_details[name]``;
+    :class:`~msanet_monai.metrics.EvaluationReportSaver` writes it into the per-image CSV.
 
     Args:
         size_thresholds: area bounds in pixels ``(small/medium, medium/large)``.
