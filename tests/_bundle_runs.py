@@ -44,6 +44,40 @@ def training_command(root: Path, datalist: str, extra_configs: list[str] = (), *
     return cmd
 
 
+def run_in_process(root: Path, datalist: str, **overrides) -> None:
+    """The same training through ``monai.bundle.run`` (the function behind the command) in this process.
+
+    Saves the interpreter start and imports of a subprocess; results are read from the files written.
+    """
+    from monai.bundle import run as bundle_run
+
+    override_file = root / "tiny.json"
+    override_file.write_text(json.dumps(TINY))
+    configs = [str(CONFIGS / "train.json"), str(CONFIGS / "quick.json"), str(override_file)]
+    bundle_run(
+        "training",
+        meta_file=str(CONFIGS / "metadata.json"),
+        config_file=configs,
+        logging_file=False,  # keep this process's logging as pytest set it up
+        bundle_root=str(root),
+        datalist=datalist,
+        **overrides,
+    )
+
+
+def scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every TensorBoard scalar of a run: tag -> [(step, value), ...] (losses per iteration, metrics per epoch)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    found: dict[str, list[tuple[int, float]]] = {}
+    for event_file in sorted(log_dir.glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(event_file))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            found.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    return found
+
+
 def run(cmd: list[str], launcher: list[str] | None = None, extra_env: dict | None = None) -> str:
     """Run in bundle/ (as the docs do); fail with the end of the log unless the exit code is 0."""
     env = dict(os.environ, **(extra_env or {}))
