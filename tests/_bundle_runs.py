@@ -31,14 +31,17 @@ LOSS_TAGS = {"loss", "seg_loss", "adv_loss", "critic_loss"}
 VAL_TAGS = {"val_mean_dice", "val_precision", "val_recall"}
 
 
-def training_command(root: Path, datalist: str, extra_configs: list[str] = (), **overrides) -> list[str]:
-    """Arguments after ``python``: train.json, extra configs, quick.json, then the TINY overrides."""
+def training_command(root: Path, datalist: str | None, extra_configs: list[str] = (), **overrides) -> list[str]:
+    """Arguments after ``python``: train.json, extra configs, quick.json, then the TINY overrides.
+
+    ``datalist=None`` leaves the config's own (``ensure_dataset`` on ``dataset_dir``); pass that in ``overrides``.
+    """
     override_file = root / "tiny.json"
     override_file.write_text(json.dumps(TINY))
     configs = [str(CONFIGS / "train.json"), *extra_configs, str(CONFIGS / "quick.json"), str(override_file)]
     cmd = ["-m", "monai.bundle", "run", "training", "--meta_file", str(CONFIGS / "metadata.json")]
     cmd += ["--config_file", json.dumps(configs), "--logging_file", str(CONFIGS / "logging.conf")]
-    cmd += ["--bundle_root", str(root), "--datalist", datalist]
+    cmd += ["--bundle_root", str(root)] + (["--datalist", datalist] if datalist is not None else [])
     for key, value in overrides.items():
         cmd += [f"--{key}", str(value)]
     return cmd

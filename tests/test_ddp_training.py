@@ -5,20 +5,31 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 import torch
 
+from conftest import SYNTHETIC_PATIENTS, SYNTHETIC_SEED
 from _bundle_runs import CONFIGS, TINY, completed_epochs, run, training_command, val_metric_lines
 
 
 def test_two_process_ddp_on_gloo(tmp_path, synthetic_dataset):
     batch = 2  # each rank gets 2 of the 4 training images: one iteration per epoch instead of two
+    # the config's own datalist: ensure_dataset on rank 0 first; the fixture's set is found current, not rewritten
     cmd = training_command(
-        tmp_path, synthetic_dataset, extra_configs=[str(CONFIGS / "multi_gpu_train.json")], train_batch_size=batch
+        tmp_path,
+        None,
+        extra_configs=[str(CONFIGS / "multi_gpu_train.json")],
+        dataset_dir=str(Path(synthetic_dataset).parent),
+        num_patients=SYNTHETIC_PATIENTS,
+        dataset_seed=SYNTHETIC_SEED,
+        train_batch_size=batch,
     )
+    written = Path(synthetic_dataset).stat().st_mtime_ns
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     log = run(cmd, launcher=launcher, extra_env={"OMP_NUM_THREADS": "1"})  # two processes, small machine
 
+    assert Path(synthetic_dataset).stat().st_mtime_ns == written, "the existing data set was generated again"
     for rank in (0, 1):
         assert f"DDP: rank {rank} of world size 2, backend gloo" in log, log[-3000:]
     state = torch.load(tmp_path / "models" / "checkpoint_epoch=2.pt", weights_only=True)["trainer"]
