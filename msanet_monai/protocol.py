@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from msanet_monai.metrics.report import json_safe
+
 __all__ = ["FIGURES", "run_figures", "aggregate_runs", "bundle_command", "run_protocol", "main"]
 
 # figures of one run, taken from its eval/summary.json: (column name, path in the summary)
@@ -100,15 +102,6 @@ def _run(command: list[str], cwd: str, log_path: str) -> None:
         raise RuntimeError(f"{command[4]} failed (exit {done.returncode}); log {log_path}, last lines:\n{tail}")
 
 
-def _nan_to_none(obj: Any) -> Any:
-    # JSON has no NaN
-    if isinstance(obj, Mapping):
-        return {str(k): _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
-
-
 def _fmt(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.4f}"
 
@@ -170,7 +163,7 @@ def run_protocol(
         for seed, figures in runs.items():
             writer.writerow([seed, *(_fmt(figures[n]) for n in names)])
     with open(os.path.join(out_dir, "protocol_summary.json"), "w") as f:
-        json.dump(_nan_to_none({**result, "runs": {str(s): r for s, r in runs.items()}}), f, indent=2)
+        json.dump(json_safe({**result, "runs": {str(s): r for s, r in runs.items()}}), f, indent=2)
         f.write("\n")
     return result
 

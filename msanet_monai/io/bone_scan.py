@@ -27,11 +27,13 @@ import pydicom
 import torch
 from monai.data import MetaTensor
 from PIL import Image
+from pydicom import uid
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder
-from pydicom.sr.codedict import codes
+from pydicom.pixels.utils import get_expected_length
 
 from msanet_monai.errors import BoneScanError
+from msanet_monai.io.nm_dicom import VIEW_CODES
 
 __all__ = ["VIEWS", "DEFAULT_SPACING", "read_bone_scan", "list_views"]
 
@@ -41,15 +43,14 @@ VIEWS = ("anterior", "posterior")
 DEFAULT_SPACING = (2.26, 2.26)  # mm; the NM1 scan and common whole-body matrices (256 x 1024 over ~2.3 m)
 
 # SOP classes that can hold a planar whole-body view.
-_NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
-_SOP_CLASSES = {
-    _NM_IMAGE_STORAGE: "NM Image Storage",
-    "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image Storage",
-    "1.2.840.10008.5.1.4.1.1.7.2": "Multi-frame Grayscale Byte Secondary Capture Image Storage",
-    "1.2.840.10008.5.1.4.1.1.7.3": "Multi-frame Grayscale Word Secondary Capture Image Storage",
-}
-# DICOM CID 26 (Nuclear Medicine Projection) codes of the two views.
-_VIEW_CODE_VALUES = {codes.SCT.AnteriorProjection.value: "anterior", codes.SCT.PosteriorProjection.value: "posterior"}
+_SOP_CLASSES = (
+    uid.NuclearMedicineImageStorage,
+    uid.SecondaryCaptureImageStorage,
+    uid.MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
+    uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
+)
+# DICOM CID 26 (Nuclear Medicine Projection) code values of the two views, as the NM writer records them.
+_VIEW_CODE_VALUES = {code.value: name for name, code in VIEW_CODES.items()}
 
 
 def _check_view_name(path: str, view: str | None) -> None:
@@ -82,10 +83,10 @@ def _read_dicom(path: str) -> pydicom.Dataset:
 
 def _check_dicom_header(path: str, ds: pydicom.Dataset) -> int:
     """Check that ``ds`` is a planar greyscale NM view; returns the number of frames."""
-    sop_class = str(ds.get("SOPClassUID", ""))
+    sop_class = uid.UID(str(ds.get("SOPClassUID", "")))
     if sop_class not in _SOP_CLASSES:
-        name = getattr(pydicom.uid.UID(sop_class), "name", sop_class) if sop_class else "none"
-        expected = ", ".join(sorted(_SOP_CLASSES.values()))
+        name = sop_class.name if sop_class else "none"
+        expected = ", ".join(sorted(c.name for c in _SOP_CLASSES))
         raise BoneScanError(path, f"SOP class {name} is not a whole-body NM view (expected one of: {expected})")
     modality = str(ds.get("Modality", ""))
     if modality != "NM":
@@ -104,11 +105,27 @@ def _check_dicom_header(path: str, ds: pydicom.Dataset) -> int:
         raise BoneScanError(path, f"a 3-D volume of {frames} frames; expected 1 or 2 planar views")
     if int(ds.get("BitsAllocated", 16)) not in (8, 16):
         raise BoneScanError(path, f"{ds.BitsAllocated}-bit pixels; expected 8- or 16-bit integer counts")
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax is None or not syntax.is_compressed:
+        # checked here rather than left to decoding, so that list_views rejects a truncated file too
+        try:
+            expected_bytes = get_expected_length(ds)
+        except (AttributeError, TypeError, ValueError) as e:  # Rows/Columns/BitsAllocated missing or unreadable
+            raise BoneScanError(path, f"incomplete image header, file truncated or corrupt ({e})") from e
+        if len(ds.PixelData) < expected_bytes:
+            raise BoneScanError(
+                path, f"pixel data of {len(ds.PixelData)} bytes, {expected_bytes} expected for {frames} frame(s) "
+                      f"of {ds.Rows} x {ds.Columns}: file truncated"
+            )
     return frames
 
 
-def _frame_views(path: str, ds: pydicom.Dataset, frames: int) -> list[str]:
-    """The view of each frame, from the DetectorInformationSequence / ViewCodeSequence."""
+def _frame_views(path: str, ds: pydicom.Dataset, frames: int) -> tuple[list[str], bool]:
+    """The view of each frame, and whether the file names them (``False``: assumed from the frame order).
+
+    Views come from the ViewCodeSequence of the DetectorInformationSequence item each frame's
+    DetectorVector entry points to (or of the dataset itself for a single frame).
+    """
 
     def code_view(item) -> str | None:
         for code in item.get("ViewCodeSequence", []):
@@ -131,12 +148,12 @@ def _frame_views(path: str, ds: pydicom.Dataset, frames: int) -> list[str]:
     if frames == 1 and views[0] is None:
         views[0] = code_view(ds)  # Secondary Capture and some NM files put the code at the top level
     if all(v is not None for v in views) and len(set(views)) == frames:
-        return views  # type: ignore[return-value]
+        return views, True  # type: ignore[return-value]
     if frames == 1:
-        return ["anterior"]  # no view information: a single whole-body view is taken as anterior
+        return ["anterior"], False  # no view information: a single whole-body view is taken as anterior
     logger.warning("%s: frame views not given by DetectorInformationSequence/ViewCodeSequence; "
                    "assuming frame 0 = anterior, frame 1 = posterior", path)
-    return list(VIEWS)
+    return list(VIEWS), False
 
 
 def _decode_frames(path: str, ds: pydicom.Dataset, frames: int) -> np.ndarray:
@@ -227,7 +244,7 @@ def list_views(path: str | os.PathLike) -> list[str]:
     if _format(path) != "dicom":
         return ["anterior"]
     ds = _read_dicom(path)
-    return _frame_views(path, ds, _check_dicom_header(path, ds))
+    return _frame_views(path, ds, _check_dicom_header(path, ds))[0]
 
 
 def read_bone_scan(
@@ -264,15 +281,12 @@ def read_bone_scan(
     if kind == "dicom":
         ds = _read_dicom(path)
         frames = _check_dicom_header(path, ds)
-        views = _frame_views(path, ds, frames)
-        has_codes = frames == 2 or "ViewCodeSequence" in ds or any(
-            "ViewCodeSequence" in d for d in ds.get("DetectorInformationSequence", [])
-        )
+        views, named_in_file = _frame_views(path, ds, frames)
         if view is None:
             frame_index = views.index("anterior") if "anterior" in views else 0
         elif view in views:
             frame_index = views.index(view)
-        elif not has_codes:
+        elif not named_in_file:
             views = [view]  # a single view without view codes: trust the caller, as for NIfTI and PNG
         else:
             raise BoneScanError(path, f"the {view} view is not in this file (it holds {views})")

@@ -34,6 +34,7 @@ from scipy import ndimage
 
 import msanet_monai
 from msanet_monai.errors import BoneScanError
+from msanet_monai.metrics.lesion_detection import label_lesions
 
 __all__ = [
     "CSV_COLUMNS",
@@ -96,18 +97,18 @@ def to_file_orientation(mask: Any, mirrored: bool) -> np.ndarray:
 
 
 def lesion_statistics(mask: Any, pixel_spacing: Sequence[float]) -> dict[str, float | int]:
-    """Lesion pixels, connected lesions (8-connected, as in ``msanet_monai.metrics``) and area in mm2.
+    """Lesion pixels, lesions (8-connected components, counted as the evaluation counts them) and area in mm2.
 
     Args:
         mask: (rows, cols) or (1, rows, cols) binary mask.
         pixel_spacing: ``(row_mm, col_mm)``.
     """
     binary = _as_2d(mask) > 0
-    _, count = ndimage.label(binary, structure=ndimage.generate_binary_structure(2, 2))
+    _, count = label_lesions(binary)
     pixels = int(binary.sum())
     return {
         "lesion_pixels": pixels,
-        "lesion_count": int(count),
+        "lesion_count": count,
         "lesion_area_mm2": round(pixels * float(pixel_spacing[0]) * float(pixel_spacing[1]), 2),
     }
 

@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_SIZE_THRESHOLDS",
     "LESION_COUNT_NAMES",
     "LesionMatch",
+    "label_lesions",
     "size_class",
     "match_lesions",
     "lesion_counts",
@@ -104,6 +105,22 @@ def _as_binary(mask: np.ndarray | torch.Tensor, threshold: float) -> np.ndarray:
     return np.asarray(mask) >= threshold
 
 
+def label_lesions(mask: np.ndarray | torch.Tensor, threshold: float = 0.5) -> tuple[np.ndarray, int]:
+    """Label the lesions (fully connected components: 8-neighbours in 2-D) of one mask.
+
+    Args:
+        mask: spatial shape only (e.g. ``(H, W)``); probabilities or ``{0, 1}``; ``>= threshold`` is lesion.
+        threshold: binarisation threshold.
+
+    Returns:
+        the int label image of ``mask``'s shape (``0`` background, ``1..n`` lesions) and ``n``.
+    """
+    binary = _as_binary(mask, threshold)
+    # full connectivity: a diagonal step joins two pixels of one hot spot
+    labels, count = ndimage.label(binary, structure=ndimage.generate_binary_structure(binary.ndim, binary.ndim))
+    return labels, int(count)
+
+
 def match_lesions(
     pred: np.ndarray | torch.Tensor, truth: np.ndarray | torch.Tensor, min_iou: float = 0.0, threshold: float = 0.5
 ) -> LesionMatch:
@@ -119,13 +136,10 @@ def match_lesions(
     Raises:
         ValueError: the shapes differ.
     """
-    pred_b, truth_b = _as_binary(pred, threshold), _as_binary(truth, threshold)
-    if pred_b.shape != truth_b.shape:
-        raise ValueError(f"prediction and truth shapes differ: {pred_b.shape} and {truth_b.shape}.")
-    # full connectivity: 8-neighbours in 2-D (a diagonal step joins two pixels of one hot spot)
-    structure = ndimage.generate_binary_structure(truth_b.ndim, truth_b.ndim)
-    truth_labels, n_truth = ndimage.label(truth_b, structure=structure)
-    pred_labels, n_pred = ndimage.label(pred_b, structure=structure)
+    if tuple(pred.shape) != tuple(truth.shape):
+        raise ValueError(f"prediction and truth shapes differ: {tuple(pred.shape)} and {tuple(truth.shape)}.")
+    truth_labels, n_truth = label_lesions(truth, threshold)
+    pred_labels, n_pred = label_lesions(pred, threshold)
     # joint histogram of (truth label, predicted label): row 0 / column 0 are background
     joint = np.bincount(
         (truth_labels.astype(np.int64) * (n_pred + 1) + pred_labels).ravel(), minlength=(n_truth + 1) * (n_pred + 1)

@@ -26,7 +26,7 @@ from .lesion_detection import LESION_COUNT_NAMES, SIZE_CLASSES, summarise_lesion
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 idist, _ = optional_import("ignite", IgniteInfo.OPT_IMPORT_VERSION, min_version, "distributed")
 
-__all__ = ["LESION_COLUMNS", "lesion_columns", "pixel_score_summary", "EvaluationReportSaver"]
+__all__ = ["LESION_COLUMNS", "lesion_columns", "pixel_score_summary", "json_safe", "EvaluationReportSaver"]
 
 # lesion columns of the per-image CSV: truth lesions, true positives (detected truth lesions), false
 # negatives (missed truth lesions), false positives (predicted components matching no truth lesion),
@@ -65,12 +65,15 @@ def pixel_score_summary(values: np.ndarray) -> dict[str, float]:
     }
 
 
-def _json_safe(obj: Any) -> Any:
-    # JSON has no NaN: an undefined figure (e.g. sensitivity without truth lesions) is written as null
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NaN as ``None`` and numpy scalars as Python numbers, for ``json.dump``.
+
+    JSON has no NaN: an undefined figure (e.g. sensitivity without truth lesions) is written as null.
+    """
     if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, (float, np.floating)):
         return None if math.isnan(obj) else float(obj)
     if isinstance(obj, np.integer):
@@ -191,5 +194,5 @@ class EvaluationReportSaver:
         summary["settings"] = self.settings
         summary["reference"] = self.reference
         with open(os.path.join(self.save_dir, self.summary_filename), "w") as f:
-            json.dump(_json_safe(summary), f, indent=2)
+            json.dump(json_safe(summary), f, indent=2)
             f.write("\n")
