@@ -5,7 +5,7 @@
 Prints, for NM1 and for each synthetic anterior view: total counts, maximum, fraction of zero pixels,
 mean background (pixels far from the body), correlation of the row profile (sum of counts per row)
 with NM1's after aligning the head tops and scaling to the same body length, the true thorax box
-and, when helper A's locator is importable, where ``locate_thorax`` put it. Ends with min/median/max
+and where ``locate_thorax`` put it. Ends with min/median/max
 and the time to simulate one patient (x 171 for the full set).
 """
 
@@ -20,6 +20,7 @@ from pydicom.data import get_testdata_file
 from scipy import ndimage
 
 from msanet_monai.synthetic import simulate_patient
+from msanet_monai.transforms.thorax import locate_thorax
 
 
 def _body_rows(profile: np.ndarray) -> tuple[int, int]:
@@ -52,16 +53,12 @@ def main() -> None:
     parser.add_argument("--num-scans", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    try:
-        from msanet_monai.transforms.thorax import locate_thorax
-    except ImportError:
-        locate_thorax = None
 
     nm1 = pydicom.dcmread(get_testdata_file("JPEG-LL.dcm")).pixel_array.astype(np.float64)
     ref_profile = nm1.sum(axis=1)
     rows = []
     f = figures(nm1, None)
-    crop = locate_thorax(nm1)[0] if locate_thorax else "-"
+    crop = locate_thorax(nm1)[0]
     print(f"{'scan':10s} {'total':>9s} {'max':>5s} {'zero%':>6s} {'bg':>5s} {'prof_r':>6s} {'true_r0':>7s} {'crop_r0':>7s}")
     print(f"{'NM1':10s} {f['total']:9.0f} {f['max']:5.0f} {100 * f['zero']:6.1f} {f['background']:5.2f} "
           f"{1.0:6.3f} {'~190':>7s} {crop!s:>7s}")
@@ -70,20 +67,19 @@ def main() -> None:
         scan = simulate_patient(args.seed, index)
         counts = scan.counts["anterior"]
         f = figures(counts, ref_profile)
-        crop = locate_thorax(counts.astype(np.float32))[0] if locate_thorax else None
-        f["crop_error"] = None if crop is None else crop - scan.thorax_box[0]
+        crop = locate_thorax(counts)[0]
+        f["crop_error"] = crop - scan.thorax_box[0]
         rows.append(f)
         print(f"{scan.patient_id:10s} {f['total']:9.0f} {f['max']:5.0f} {100 * f['zero']:6.1f} "
-              f"{f['background']:5.2f} {f['profile_r']:6.3f} {scan.thorax_box[0]:7d} {crop if crop is not None else '-'!s:>7s}")
+              f"{f['background']:5.2f} {f['profile_r']:6.3f} {scan.thorax_box[0]:7d} {crop:7d}")
     per_patient = (time.perf_counter() - start) / args.num_scans
     print("\nsynthetic, min / median / max over", args.num_scans, "anterior views:")
     for key, scale, unit in (("total", 1e6, "M counts"), ("max", 1, "counts"), ("zero", 0.01, "% zero pixels"),
                              ("background", 1, "counts/pixel background"), ("profile_r", 1, "row-profile r vs NM1")):
         values = np.array([r[key] for r in rows]) / scale
         print(f"  {unit:26s} {values.min():8.3f} {np.median(values):8.3f} {values.max():8.3f}")
-    if locate_thorax:
-        errors = np.array([r["crop_error"] for r in rows])
-        print(f"  locate_thorax - true r0 (rows): mean {errors.mean():+.1f}, max |error| {np.abs(errors).max():.0f}")
+    errors = np.array([r["crop_error"] for r in rows])
+    print(f"  locate_thorax - true r0 (rows): mean {errors.mean():+.1f}, max |error| {np.abs(errors).max():.0f}")
     print(f"NM1: total {nm1.sum() / 1e6:.3f} M, max {nm1.max():.0f}")
     print(f"simulation time: {per_patient * 1000:.0f} ms per patient (both views), "
           f"x171 = {171 * per_patient:.1f} s (files not included)")

@@ -74,10 +74,11 @@ def _silence(conv_module: torch.nn.Module) -> None:
 def test_crac_residual_links_1_to_3_and_4_to_6():
     crac = CRACBlock(2, 4).eval()
     x = torch.rand(1, 2, 16, 16)
-    _silence(crac.conv3)
-    _silence(crac.conv6)
-    # with modules 3 and 6 silent, only the links carry: out = conv4(conv1(x))
-    assert torch.allclose(crac(x), crac.conv4(crac.conv1(x)))
+    assert [m.conv.dilation[0] for unit in crac for m in (unit.conv1, unit.conv2, unit.conv3)] == [1, 2, 4, 1, 2, 4]
+    _silence(crac.unit1.conv3)
+    _silence(crac.unit2.conv3)
+    # with modules 3 and 6 silent, only the links carry: out = module4(module1(x))
+    assert torch.allclose(crac(x), crac.unit2.conv1(crac.unit1.conv1(x)))
     assert crac(x).abs().sum() > 0
 
 

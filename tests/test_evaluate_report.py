@@ -10,12 +10,15 @@ import os
 import numpy as np
 import pytest
 import torch
+from monai.bundle import ConfigParser
 from monai.data import DataLoader, Dataset, MetaTensor
 from monai.engines import SupervisedEvaluator
 from monai.handlers import IgniteMetricHandler, MetricsSaver, from_engine
 from monai.metrics import DiceMetric
 
 from msanet_monai.metrics import LESION_COLUMNS, EvaluationReportSaver, LesionDetection, PixelScore
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundle", "configs")
 
 
 def _mask(shape=(32, 32), boxes=(), pixels=()) -> np.ndarray:
@@ -146,3 +149,22 @@ def test_report_names_missing_metric(tmp_path):
     )
     with pytest.raises(RuntimeError, match="'dice', 'recall', 'lesion'"):
         evaluator.run()
+
+
+def test_training_validation_scores_empty_masks_as_the_evaluation_does():
+    """train.json's validation metrics (which evaluate.json reuses) on the known cases: an image with
+    nothing to find and nothing found scores 1, not NaN-and-skipped (MeanDice's default)."""
+    parser = ConfigParser()
+    parser.read_config(os.path.join(CONFIGS, "train.json"))
+    data = [{"image": torch.as_tensor(p)[None], "label": torch.as_tensor(t)[None]} for p, t in CASES.values()]
+    evaluator = SupervisedEvaluator(
+        device=torch.device("cpu"),
+        val_data_loader=DataLoader(Dataset(data), batch_size=2),
+        network=torch.nn.Identity(),
+        key_val_metric=parser.get_parsed_content("validate#key_metric"),
+        additional_metrics=parser.get_parsed_content("validate#additional_metrics"),
+    )
+    evaluator.run()
+    metrics = evaluator.state.metrics
+    for name, expected in (("val_mean_dice", "dice"), ("val_precision", "precision"), ("val_recall", "recall")):
+        assert metrics[name] == pytest.approx(np.mean(EXPECTED[expected])), name

@@ -219,3 +219,53 @@ def test_bad_files(tmp_path):
         assert str(path) in str(err.value)
     with pytest.raises(BoneScanError, match="unknown view 'lateral'"):
         read_bone_scan(nan, view="lateral")
+
+
+@pytest.mark.parametrize("keep", [-100, -5000], ids=["inside-posterior-frame", "inside-anterior-frame"])
+def test_truncated_dual_head_pixel_data(dual_head, tmp_path, keep):
+    """Cut inside the pixel data: the header still lists both views, reading either names file and problem."""
+    path, _ = dual_head
+    bad = tmp_path / "cut.dcm"
+    bad.write_bytes(open(path, "rb").read()[:keep])
+    assert list_views(bad) == ["anterior", "posterior"]
+    for view in ("anterior", "posterior"):
+        with pytest.raises(BoneScanError, match="truncated") as err:
+            read_bone_scan(bad, view=view)
+        assert err.value.path == str(bad) and type(err.value) is BoneScanError
+
+
+def test_truncated_dual_head_header(dual_head, tmp_path):
+    path, _ = dual_head
+    bad = tmp_path / "cut.dcm"
+    bad.write_bytes(open(path, "rb").read()[:1500])  # inside the NM header, before the pixel data
+    for reader in (list_views, read_bone_scan):
+        with pytest.raises(BoneScanError, match="no pixel data.*truncated") as err:
+            reader(bad)
+        assert err.value.path == str(bad)
+
+
+def test_garbage_dcm_names_the_file_in_both_readers(tmp_path):
+    rng = np.random.default_rng(0)
+    noise, fake_dicm = tmp_path / "noise.dcm", tmp_path / "fake.dcm"
+    noise.write_bytes(rng.bytes(3000))
+    fake_dicm.write_bytes(bytes(128) + b"DICM" + rng.bytes(3000))  # DICOM preamble, then garbage
+    for path in (noise, fake_dicm):
+        for reader in (list_views, read_bone_scan):
+            with pytest.raises(BoneScanError) as err:
+                reader(path)
+            assert err.value.path == str(path) and type(err.value) is BoneScanError
+
+
+def test_unrecognised_view_code_leaves_the_view_to_the_caller(tmp_path):
+    """A single frame whose view code is neither anterior nor posterior: treated like a file without codes."""
+    views = _views()
+    path = tmp_path / "lateral.dcm"
+    write_whole_body_nm(path, {"anterior": views["anterior"]}, patient_id="T3")
+    ds = pydicom.dcmread(path)
+    code = ds.DetectorInformationSequence[0].ViewCodeSequence[0]
+    code.CodeValue, code.CodeMeaning = "399198007", "right lateral projection"
+    ds.save_as(path)
+    assert list_views(path) == ["anterior"]
+    scan = read_bone_scan(path, view="posterior")
+    assert scan.meta["view"] == "posterior" and scan.meta["mirrored"] is True
+    np.testing.assert_array_equal(scan[0].numpy(), views["anterior"][:, ::-1])

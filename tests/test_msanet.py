@@ -62,8 +62,8 @@ def test_output_layout_final_first_then_side_outputs_of_d2_d3_d4():
 
 def test_input_pyramid_feeds_levels_2_to_4():
     net = _tiny()
-    widths = [net.enc2.crac.conv1.conv.in_channels, net.enc3.crac.conv1.conv.in_channels,
-              net.enc4.crac.conv1.conv.in_channels, net.enc5.crac.conv1.conv.in_channels]
+    widths = [net.enc2.crac.unit1.conv1.conv.in_channels, net.enc3.crac.unit1.conv1.conv.in_channels,
+              net.enc4.crac.unit1.conv1.conv.in_channels, net.enc5.crac.unit1.conv1.conv.in_channels]
     assert widths == [TINY[0] + 1, TINY[1] + 1, TINY[2] + 1, TINY[3]]
     # the last input channel of level 4 is the image average-pooled to 1/8
     captured = {}

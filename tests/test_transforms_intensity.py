@@ -46,9 +46,6 @@ def test_poisson_count_levels_give_nearly_the_same_input(nm1):
         blocks = _block_means(scale(rescanned))
         relative = (blocks[body] - reference[body]).abs() / reference[body]
         assert float(relative.median()) < 0.05
-    # whereas dividing by the maximum is not invariant: the hottest pixel's noise sets the level
-    low = rng.poisson(expected * 0.2).astype(np.float32)
-    assert abs(expected.max() * 0.2 / low.max() - 1) > 0.05
 
 
 def test_empty_and_bad_values():

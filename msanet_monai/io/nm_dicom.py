@@ -20,13 +20,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage
 
 from msanet_monai.errors import BoneScanError
 
 __all__ = ["NM_IMAGE_STORAGE", "VIEW_CODES", "write_whole_body_nm", "deterministic_uid"]
 
-NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
+NM_IMAGE_STORAGE = NuclearMedicineImageStorage  # 1.2.840.10008.5.1.4.1.1.20
 
 # DICOM CID 26 (Nuclear Medicine Projection), taken from pydicom's copy of the standard's code tables.
 VIEW_CODES = {"anterior": codes.SCT.AnteriorProjection, "posterior": codes.SCT.PosteriorProjection}

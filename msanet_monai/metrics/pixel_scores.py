@@ -111,7 +111,6 @@ class PixelScore(IgniteMetricHandler):
         metric_fn = PixelScoreMetric(
             metric_name=metric_name, include_background=include_background, reduction=reduction
         )
-        self.metric_name = metric_name
         super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
 
     def compute(self) -> float | torch.Tensor:

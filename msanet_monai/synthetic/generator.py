@@ -15,12 +15,13 @@ import shutil
 import uuid
 from dataclasses import dataclass
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from msanet_monai.io.bone_scan import VIEWS
 from msanet_monai.io.labelme import write_labelme
 from msanet_monai.io.nm_dicom import deterministic_uid, write_whole_body_nm
+from msanet_monai.io.writers import write_mask_nifti
 from msanet_monai.synthetic.lesions import LookAlike, add_look_alikes, draw_lesions, sample_lesions
 from msanet_monai.synthetic.phantom import PIXEL_SPACING_MM, WHOLE_BODY_SHAPE, Canvas, draw_anatomy, sample_anatomy
 
@@ -29,7 +30,6 @@ __all__ = ["SyntheticScan", "GENERATOR_VERSION", "simulate_patient", "split_coun
 
 GENERATOR_VERSION = "1"
 MARKER = ".generated.json"
-VIEWS = ("anterior", "posterior")
 # camera point spread: system resolution of a LEHR collimator near the body, ~7 mm FWHM
 PSF_SIGMA_PX = 1.3
 ROI_ROWS = 256
@@ -124,23 +124,20 @@ def split_counts(num_patients: int) -> dict[str, int]:
 def _write_patient(out_dir: str, scan: SyntheticScan, views: tuple[str, ...], seed: int) -> list[dict]:
     pid = scan.patient_id
     image = f"images/{pid}.dcm"
-    study_uid = deterministic_uid("msanet-monai synthetic", seed, pid, "study")
     write_whole_body_nm(
         os.path.join(out_dir, image),
         {view: scan.counts[view] for view in views},
         pixel_spacing=PIXEL_SPACING_MM,
         patient_id=pid,
-        study_instance_uid=study_uid,
-        series_instance_uid=deterministic_uid(study_uid, "series"),
-        sop_instance_uid=deterministic_uid(study_uid, "instance"),
-        frame_of_reference_uid=deterministic_uid(study_uid, "frame of reference"),
+        # the seed goes into the study UID (the writer derives the other UIDs from it): sets drawn with
+        # other seeds never share UIDs
+        study_instance_uid=deterministic_uid("msanet-monai synthetic", seed, pid, "study"),
     )
-    affine = np.diag([PIXEL_SPACING_MM[0], PIXEL_SPACING_MM[1], 1.0, 1.0])
     items = []
     for view in views:
         label = f"labels/{pid}_{view}.nii.gz"
         labelme = f"labelme/{pid}_{view}.json"
-        nib.save(nib.Nifti1Image(scan.masks[view], affine), os.path.join(out_dir, label))
+        write_mask_nifti(os.path.join(out_dir, label), scan.masks[view], PIXEL_SPACING_MM)
         write_labelme(os.path.join(out_dir, labelme), scan.masks[view], f"../{image}",
                       other_shapes=scan.look_alikes[view], flags={view: True})
         items.append({"image": image, "view": view, "patient_id": pid, "label": label, "labelme": labelme,

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from msanet_monai.io.bone_scan import DEFAULT_SPACING
+
 __all__ = ["Anatomy", "Canvas", "BoneSite", "sample_anatomy", "draw_anatomy", "WHOLE_BODY_SHAPE", "PIXEL_SPACING_MM"]
 
 WHOLE_BODY_SHAPE = (1024, 256)
-PIXEL_SPACING_MM = (2.26, 2.26)
+PIXEL_SPACING_MM = DEFAULT_SPACING  # NM1-like: 256 x 1024 over ~2.3 m
 
 Point = tuple[float, float]  # (row, col)
 

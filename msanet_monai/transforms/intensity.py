@@ -35,6 +35,8 @@ from msanet_monai.errors import BoneScanError
 __all__ = ["ScaleCounts", "ScaleCountsd"]
 
 
+# not monai.transforms.ScaleIntensityRangePercentiles: it takes the percentile of the raw pixels, whose
+# Poisson noise moves the reference with the count level; here it is taken on the smoothed view
 class ScaleCounts(Transform):
     """Scale raw counts ``(C, rows, cols)`` to ``clip(counts / reference, 0, clip_max)`` (float32).
 
