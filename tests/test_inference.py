@@ -22,6 +22,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 from monai.bundle.scripts import run as bundle_run
+from monai.inferers import SlidingWindowInferer
 from PIL import Image
 from pydicom.data import get_testdata_file
 
@@ -170,9 +171,9 @@ def test_posterior_mask_lands_in_file_orientation(inputs, tmp_path):
 def test_whole_body_mode_finds_lesions_outside_the_thorax(inputs, tmp_path):
     """crop_thorax false: the whole view through a SlidingWindowInferer with 256 x 256 windows."""
     parser = _parser(tmp_path, input_files=[inputs["dual"]], crop_thorax=False, write_dicom_seg=False)
-    parser["inferer"] = {"_target_": "SlidingWindowInferer", "roi_size": [256, 256], "sw_batch_size": 1}
     parser["network_def"] = HotSpotNet()
     parser["handlers"][0]["_disabled_"] = True
+    assert isinstance(parser.get_parsed_content("inferer"), SlidingWindowInferer)
     rows = _run(parser)
     posterior = next(r for r in rows if r["view"] == "posterior")
     assert posterior["thorax_box"] == "" and posterior["dicom_seg"] == ""
