@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+
+# One intra-op thread for the whole session and the bundle runs it starts as subprocesses (they inherit
+# the variable): the test networks are tiny, and on a 2-core runner spinning OpenMP threads of
+# concurrent processes (DDP ranks, other jobs) slow them down many times over.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 SYNTHETIC_PATIENTS = 6
 SYNTHETIC_SEED = 42

@@ -10,15 +10,6 @@ from msanet_monai.networks.blocks import CDCBlock, CRACBlock, MSFEBlock, RFBBloc
 BLOCKS = [CDCBlock, CRACBlock, RFBBlock, MSFEBlock, RMSBlock]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core runner, two spinning threads per conv slow tiny nets ~100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _positive_eval(block: torch.nn.Module) -> torch.nn.Module:
     """Positive conv weights and eval-mode batch norm: every ReLU passes, so every tap shows in the gradient."""
     torch.manual_seed(0)

@@ -11,15 +11,6 @@ TINY = (4, 8, 8, 16, 16, 16)
 SEGAN = (64, 128, 256, 512, 512, 512)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core runner, two spinning threads per conv slow tiny nets ~100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _feature_length(channels, h: int, w: int, in_channels: int = 1) -> int:
     return in_channels * h * w + sum(c * (h >> (i + 1)) * (w >> (i + 1)) for i, c in enumerate(channels))
 

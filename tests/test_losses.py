@@ -12,15 +12,6 @@ GENERATOR = (4, 8, 8, 16, 16)
 CRITIC = (4, 8, 8, 16, 16, 16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core runner, two spinning threads per conv slow tiny nets ~100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _target() -> torch.Tensor:
     """(1, 1, 4, 4) mask with 4 lesion pixels out of 16."""
     t = torch.zeros(1, 1, 4, 4)

@@ -11,15 +11,6 @@ from msanet_monai.networks.nets import MSANet
 TINY = (4, 8, 8, 16, 16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core runner, two spinning threads per conv slow tiny nets ~100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _tiny(**kwargs) -> MSANet:
     torch.manual_seed(42)
     return MSANet(in_channels=1, out_channels=1, channels=TINY, **kwargs)
