@@ -17,18 +17,9 @@ from monai.handlers import IgniteMetricHandler, MetricsSaver, from_engine
 from monai.metrics import DiceMetric
 
 from msanet_monai.metrics import LESION_COLUMNS, EvaluationReportSaver, LesionDetection, PixelScore
+from _masks import box_mask as _mask
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundle", "configs")
-
-
-def _mask(shape=(32, 32), boxes=(), pixels=()) -> np.ndarray:
-    """Binary mask with filled boxes ``(r0, r1, c0, c1)`` (ends exclusive) and single pixels ``(r, c)``."""
-    m = np.zeros(shape, dtype=np.float32)
-    for r0, r1, c0, c1 in boxes:
-        m[r0:r1, c0:c1] = 1
-    for r, c in pixels:
-        m[r, c] = 1
-    return m
 
 
 # name -> (prediction, truth); the "network" is the identity, so the image is the prediction

@@ -8,16 +8,7 @@ import torch
 from monai.metrics import DiceMetric
 
 from msanet_monai.metrics import PixelScoreMetric, fill_empty_scores
-
-
-def _mask(shape=(32, 32), boxes=(), pixels=()) -> np.ndarray:
-    """Binary mask with filled boxes ``(r0, r1, c0, c1)`` (ends exclusive) and single pixels ``(r, c)``."""
-    m = np.zeros(shape, dtype=np.float32)
-    for r0, r1, c0, c1 in boxes:
-        m[r0:r1, c0:c1] = 1
-    for r, c in pixels:
-        m[r, c] = 1
-    return m
+from _masks import box_mask as _mask
 
 
 def _pixel_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
