@@ -174,16 +174,20 @@ def test_critic_weight_clipping_is_a_parameter():
         _make_trainer(critic_clip=-1.0)
 
 
+def _checkpoint_dict(trainer) -> dict:
+    """What a full training checkpoint holds: both networks, both optimizers, the trainer's state."""
+    return {
+        "model": trainer.network,
+        "critic": trainer.critic,
+        "optimizer": trainer.optimizer,
+        "critic_optimizer": trainer.critic_optimizer,
+        "trainer": trainer,
+    }
+
+
 def test_full_checkpoint_holds_critic_and_resumes(tmp_path):
     first = _make_trainer(max_epochs=1, epoch_length=1)
-    save_dict = {
-        "model": first.network,
-        "critic": first.critic,
-        "optimizer": first.optimizer,
-        "critic_optimizer": first.critic_optimizer,
-        "trainer": first,
-    }
-    CheckpointSaver(save_dir=str(tmp_path), save_dict=save_dict, save_interval=1, n_saved=1).attach(first)
+    CheckpointSaver(save_dir=str(tmp_path), save_dict=_checkpoint_dict(first), save_interval=1, n_saved=1).attach(first)
     first.run()
 
     path = latest_checkpoint(str(tmp_path))
@@ -193,14 +197,7 @@ def test_full_checkpoint_holds_critic_and_resumes(tmp_path):
     assert saved["critic_optimizer"]["state"], "critic optimizer state (Adam moments) missing"
 
     second = _make_trainer(max_epochs=2, epoch_length=1)
-    load_dict = {
-        "model": second.network,
-        "critic": second.critic,
-        "optimizer": second.optimizer,
-        "critic_optimizer": second.critic_optimizer,
-        "trainer": second,
-    }
-    CheckpointLoader(load_path=path, load_dict=load_dict).attach(second)
+    CheckpointLoader(load_path=path, load_dict=_checkpoint_dict(second)).attach(second)
     loaded_critic = {}
     second.add_event_handler(
         IterationEvents.FORWARD_COMPLETED,
