@@ -21,6 +21,7 @@ import torch
 from monai.utils import IgniteInfo, min_version, optional_import, string_list_all_gather
 from monai.utils import ImageMetaKey as Key
 
+from .froc import FROC_CURVE_COLUMNS
 from .lesion_detection import LESION_COUNT_NAMES, SIZE_CLASSES, summarise_lesion_counts
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
@@ -28,13 +29,17 @@ idist, _ = optional_import("ignite", IgniteInfo.OPT_IMPORT_VERSION, min_version,
 
 __all__ = ["LESION_COLUMNS", "lesion_columns", "pixel_score_summary", "json_safe", "EvaluationReportSaver"]
 
-# lesion columns of the per-image CSV: truth lesions, true positives (detected truth lesions), false
-# negatives (missed truth lesions), false positives (predicted components matching no truth lesion),
-# overall and then by size class
-LESION_COLUMNS = tuple(
-    f"lesion_{kind}{suffix}"
-    for suffix in ("", *(f"_{s}" for s in SIZE_CLASSES))
-    for kind in ("truth", "tp", "fn", "fp")
+_SIZE_SUFFIXES = ("", *(f"_{s}" for s in SIZE_CLASSES))
+_CLUSTER_SUFFIXES = ("_clustered", "_single")
+# lesion columns of the per-image CSV: truth lesions, true positives (matched truth lesions), false
+# negatives (unmatched truth lesions), false positives (unmatched predicted components), overall and
+# then by size class; truth, tp, fn of clustered and single lesions; merged components (touching two
+# or more truth lesions) and the truth lesions they touch
+LESION_COLUMNS = (
+    *(f"lesion_{kind}{suffix}" for suffix in _SIZE_SUFFIXES for kind in ("truth", "tp", "fn", "fp")),
+    *(f"lesion_{kind}{suffix}" for suffix in _CLUSTER_SUFFIXES for kind in ("truth", "tp", "fn")),
+    "lesion_merged",
+    "lesion_merged_lesions",
 )
 
 
@@ -42,13 +47,28 @@ def lesion_columns(counts: np.ndarray) -> dict[str, int]:
     """The :data:`LESION_COLUMNS` of one image from its row of :data:`LESION_COUNT_NAMES` counts."""
     c = dict(zip(LESION_COUNT_NAMES, np.asarray(counts, dtype=np.float64).tolist()))
     row = {}
-    for suffix in ("", *(f"_{s}" for s in SIZE_CLASSES)):
+    for suffix in (*_SIZE_SUFFIXES, *_CLUSTER_SUFFIXES):
         truth, detected = c[f"truth{suffix}"], c[f"detected{suffix}"]
         row[f"lesion_truth{suffix}"] = int(truth)
         row[f"lesion_tp{suffix}"] = int(detected)
         row[f"lesion_fn{suffix}"] = int(truth - detected)
-        row[f"lesion_fp{suffix}"] = int(c[f"false_positives{suffix}"])
-    return row
+        if suffix in _SIZE_SUFFIXES:
+            row[f"lesion_fp{suffix}"] = int(c[f"false_positives{suffix}"])
+    row["lesion_merged"] = int(c["merged"])
+    row["lesion_merged_lesions"] = int(c["merged_lesions"])
+    return {name: row[name] for name in LESION_COLUMNS}
+
+
+def _write_atomic(path: str, write: Callable[[Any], None]) -> None:
+    """Write ``path`` through ``write(file)`` into a temporary file first, then move it into place."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", newline="") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def pixel_score_summary(values: np.ndarray) -> dict[str, float]:
@@ -86,29 +106,35 @@ def _as_numpy(x: Any) -> np.ndarray:
 
 
 class EvaluationReportSaver:
-    """Ignite handler writing ``metrics_per_image.csv`` and ``summary.json`` at the end of an evaluation.
+    """Ignite handler writing ``metrics_per_image.csv``, ``summary.json`` (and ``froc.csv``) after an evaluation.
 
     Attach it to a MONAI evaluator whose metrics keep per-image details (``save_details=True``): the
     pixel metrics named in ``pixel_metrics`` (``(N, 1)`` per-image scores, e.g. a ``DiceMetric``
-    handler and :class:`~msanet_monai.metrics.PixelScore`) and the
-    :class:`~msanet_monai.metrics.LesionDetection` metric named ``lesion_metric``.
+    handler and :class:`~msanet_monai.metrics.PixelScore`), the
+    :class:`~msanet_monai.metrics.LesionDetection` metric named ``lesion_metric`` and the
+    :class:`~msanet_monai.metrics.LesionFROC` metric named ``froc_metric``.
 
     ``metrics_per_image.csv`` has one row per image: ``filename``, ``view``, one column per pixel metric
     and the :data:`LESION_COLUMNS`. ``summary.json`` holds ``images``, ``pixel_scores`` (per metric:
     mean, std, median, min, max over the images), ``lesion_detection`` (the figures of
-    :func:`~msanet_monai.metrics.summarise_lesion_counts`; ``null`` where undefined) and the
-    ``settings`` and ``reference`` mappings given here, copied as they are.
+    :func:`~msanet_monai.metrics.summarise_lesion_counts`; ``null`` where undefined), ``froc``
+    (``thresholds``, ``fp_targets`` and the figures of :func:`~msanet_monai.metrics.froc_summary`)
+    and the ``settings`` and ``reference`` mappings given here, copied as they are. ``froc.csv`` holds
+    the FROC curve, one row of :data:`~msanet_monai.metrics.FROC_CURVE_COLUMNS` per threshold.
+    Every file is written to a temporary name first and then moved into place.
 
     Args:
         save_dir: output folder (created).
         pixel_metrics: names the per-image pixel metrics were attached with.
         lesion_metric: name of the lesion detection metric, ``None`` for none.
+        froc_metric: name of the FROC metric, ``None`` for none.
         batch_transform: returns a list of metadata dicts (``filename_or_obj``, ``view``) from
             ``engine.state.batch``, as for MONAI's ``MetricsSaver``.
         settings: facts about the run to keep beside the figures (threshold, datalist, rules).
         reference: reference figures to put beside ours (e.g. the paper's, with a note on their data).
         per_image_filename: name of the per-image CSV.
         summary_filename: name of the summary JSON.
+        froc_filename: name of the FROC curve CSV.
         save_rank: rank writing the files in multi-GPU evaluation.
     """
 
@@ -117,21 +143,25 @@ class EvaluationReportSaver:
         save_dir: str,
         pixel_metrics: Sequence[str] = ("dice", "precision", "recall"),
         lesion_metric: str | None = "lesion",
+        froc_metric: str | None = None,
         batch_transform: Callable = lambda x: x,
         settings: Mapping[str, Any] | None = None,
         reference: Mapping[str, Any] | None = None,
         per_image_filename: str = "metrics_per_image.csv",
         summary_filename: str = "summary.json",
+        froc_filename: str = "froc.csv",
         save_rank: int = 0,
     ) -> None:
         self.save_dir = save_dir
         self.pixel_metrics = tuple(pixel_metrics)
         self.lesion_metric = lesion_metric
+        self.froc_metric = froc_metric
         self.batch_transform = batch_transform
         self.settings = dict(settings or {})
         self.reference = dict(reference or {})
         self.per_image_filename = per_image_filename
         self.summary_filename = summary_filename
+        self.froc_filename = froc_filename
         self.save_rank = save_rank
         self._names: list[str] = []
         self._views: list[str] = []
@@ -151,7 +181,7 @@ class EvaluationReportSaver:
 
     def __call__(self, engine: Any) -> None:
         details = getattr(engine.state, "metric_details", {})
-        wanted = [*self.pixel_metrics, *([self.lesion_metric] if self.lesion_metric else [])]
+        wanted = [*self.pixel_metrics, *(m for m in (self.lesion_metric, self.froc_metric) if m)]
         absent = [m for m in wanted if m not in details]
         if absent:
             raise RuntimeError(
@@ -175,7 +205,8 @@ class EvaluationReportSaver:
 
         os.makedirs(self.save_dir, exist_ok=True)
         columns = ["filename", "view", *self.pixel_metrics, *(LESION_COLUMNS if lesion is not None else ())]
-        with open(os.path.join(self.save_dir, self.per_image_filename), "w", newline="") as f:
+
+        def write_per_image(f: Any) -> None:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             for i in range(n_images):
@@ -185,14 +216,41 @@ class EvaluationReportSaver:
                     row.update(lesion_columns(lesion[i]))
                 writer.writerow(row)
 
+        _write_atomic(os.path.join(self.save_dir, self.per_image_filename), write_per_image)
+
         summary: dict[str, Any] = {
             "images": n_images,
             "pixel_scores": {m: pixel_score_summary(v) for m, v in pixel.items()},
         }
         if lesion is not None:
             summary["lesion_detection"] = summarise_lesion_counts(lesion)
+        if self.froc_metric:
+            froc = details[self.froc_metric]
+            summary["froc"] = {
+                "thresholds": froc["thresholds"],
+                "fp_targets": froc["fp_targets"],
+                **froc["summary"],
+            }
+
+            def write_curve(f: Any) -> None:
+                writer = csv.DictWriter(f, fieldnames=list(FROC_CURVE_COLUMNS))
+                writer.writeheader()
+                for point in froc["curve"]:
+                    writer.writerow({c: _csv_number(point[c]) for c in FROC_CURVE_COLUMNS})
+
+            _write_atomic(os.path.join(self.save_dir, self.froc_filename), write_curve)
         summary["settings"] = self.settings
         summary["reference"] = self.reference
-        with open(os.path.join(self.save_dir, self.summary_filename), "w") as f:
+
+        def write_summary(f: Any) -> None:
             json.dump(json_safe(summary), f, indent=2)
             f.write("\n")
+
+        _write_atomic(os.path.join(self.save_dir, self.summary_filename), write_summary)
+
+
+def _csv_number(value: float) -> str:
+    """A figure for a CSV cell: integers as such, ratios to 6 decimals, undefined (NaN) as empty."""
+    if math.isnan(value):
+        return ""
+    return f"{int(value)}" if float(value).is_integer() else f"{value:.6f}"
