@@ -102,6 +102,25 @@ def test_evaluation_outputs(runs):
     lesions = summary["lesion_detection"]
     assert lesions["truth_lesions"] == sum(int(r["lesion_truth"]) for r in rows)
     assert lesions["fp_per_image"] == pytest.approx(sum(int(r["lesion_fp"]) for r in rows) / len(rows))
+    assert lesions["merged"] == sum(int(r["lesion_merged"]) for r in rows)
+    for r in rows:
+        assert int(r["lesion_truth_clustered"]) + int(r["lesion_truth_single"]) == int(r["lesion_truth"])
+    normal = [r for r in rows if r["lesion_truth"] == "0"]
+    assert lesions["normal_images"] == len(normal)
+    # the FROC sweep ran on the probability maps; its point at the bundle's threshold (0.5) is the
+    # operating point of the lesion figures above, which were computed on the thresholded masks
+    froc = summary["froc"]
+    settings = summary["settings"]
+    assert froc["thresholds"] == settings["froc_thresholds"] and froc["fp_targets"] == [0.5, 1, 2, 4]
+    assert settings["lesion_min_iou"] == 0.1 and settings["lesion_cluster_distance_px"] == 5
+    curve = _read_csv(eval_dir / "froc.csv")
+    assert [float(r["threshold"]) for r in curve] == froc["thresholds"]
+    at_half = curve[froc["thresholds"].index(settings["threshold"])]
+    assert float(at_half["sensitivity"]) == pytest.approx(lesions["sensitivity"], abs=1e-6)
+    assert float(at_half["fp_per_image"]) == pytest.approx(lesions["fp_per_image"], abs=1e-6)
+    for target in (0.5, 1, 2, 4):
+        within = [float(r["sensitivity"]) for r in curve if float(r["fp_per_image"]) <= target]
+        assert froc[f"sensitivity_at_{target:g}fp"] == pytest.approx(max(within, default=0.0), abs=1e-6)
     assert "synthetic" in summary["reference"]["note"] and summary["settings"]["seed"] == 42
     assert (eval_dir / "dice_raw.csv").exists() and (eval_dir / "metrics.csv").exists()  # MONAI MetricsSaver
 

@@ -15,14 +15,23 @@ from monai.data import DataLoader, Dataset, MetaTensor
 from monai.engines import SupervisedEvaluator
 from monai.handlers import IgniteMetricHandler, MetricsSaver, from_engine
 from monai.metrics import DiceMetric
+from monai.transforms import AsDiscreted, Compose, CopyItemsd
 
-from msanet_monai.metrics import LESION_COLUMNS, EvaluationReportSaver, LesionDetection, PixelScore
+from msanet_monai.metrics import (
+    FROC_CURVE_COLUMNS,
+    LESION_COLUMNS,
+    EvaluationReportSaver,
+    LesionDetection,
+    LesionFROC,
+    PixelScore,
+)
 from _masks import box_mask as _mask
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundle", "configs")
 
 
-# name -> (prediction, truth); the "network" is the identity, so the image is the prediction
+# name -> (prediction, truth); the "network" is the identity, so the image (scaled to probability 0.8,
+# thresholded at 0.5 by the postprocessing as in evaluate.json) is the prediction
 CASES = {
     "both_empty": (_mask(), _mask()),
     "miss": (_mask(), _mask(boxes=[(2, 5, 2, 5)])),
@@ -40,7 +49,7 @@ EXPECTED = {
 def _evaluate(out: str) -> SupervisedEvaluator:
     data = [
         {
-            "image": MetaTensor(torch.as_tensor(p)[None], meta={"filename_or_obj": name, "view": "anterior"}),
+            "image": MetaTensor(0.8 * torch.as_tensor(p)[None], meta={"filename_or_obj": name, "view": "anterior"}),
             "label": MetaTensor(torch.as_tensor(t)[None], meta={"filename_or_obj": name, "view": "anterior"}),
         }
         for name, (p, t) in CASES.items()
@@ -51,6 +60,7 @@ def _evaluate(out: str) -> SupervisedEvaluator:
         device=torch.device("cpu"),
         val_data_loader=DataLoader(Dataset(data), batch_size=2),
         network=torch.nn.Identity(),
+        postprocessing=Compose([CopyItemsd(keys="pred", names="prob"), AsDiscreted(keys="pred", threshold=0.5)]),
         key_val_metric={
             "dice": IgniteMetricHandler(
                 metric_fn=DiceMetric(include_background=True, ignore_empty=False), output_transform=to_pair
@@ -60,6 +70,7 @@ def _evaluate(out: str) -> SupervisedEvaluator:
             "precision": PixelScore("precision", output_transform=to_pair),
             "recall": PixelScore("recall", output_transform=to_pair),
             "lesion": LesionDetection(output_transform=to_pair),
+            "froc": LesionFROC(thresholds=(0.5, 0.9), output_transform=from_engine(["prob", "label"])),
         },
         val_handlers=[
             MetricsSaver(
@@ -69,7 +80,11 @@ def _evaluate(out: str) -> SupervisedEvaluator:
                 summary_ops=["mean", "std"],
             ),
             EvaluationReportSaver(
-                save_dir=out, batch_transform=metas, settings={"threshold": 0.5}, reference={"dice": 0.6671}
+                save_dir=out,
+                froc_metric="froc",
+                batch_transform=metas,
+                settings={"threshold": 0.5},
+                reference={"dice": 0.6671},
             ),
         ],
     )
@@ -84,10 +99,17 @@ def test_handlers_and_report_in_evaluator(tmp_path):
     metrics = evaluator.state.metrics
     for name, expected in EXPECTED.items():
         assert metrics[name] == pytest.approx(np.mean(expected))
-    # lesions: truths 0, 1, 0, 2, 1 -> detected 0, 0, 0, 2, 1; one false positive in five images
-    assert metrics["lesion"] == pytest.approx(3 / 4) and metrics["lesion_sensitivity"] == metrics["lesion"]
-    assert metrics["lesion_fp_per_image"] == pytest.approx(1 / 5)
+    # lesions: truths 0, 1, 0, 2, 1 -> detected 0, 0, 0, 0, 1 (the blob over two 1-px lesions has IoU
+    # 1/18 with each: no match, a false positive, a merged error; "half" has IoU 8/24); FPs 0, 0, 1, 1, 0
+    assert metrics["lesion"] == pytest.approx(1 / 4) and metrics["lesion_sensitivity"] == metrics["lesion"]
+    assert metrics["lesion_fp_per_image"] == pytest.approx(2 / 5)
     assert metrics["lesion_truth_lesions_small"] == 3 and metrics["lesion_truth_lesions_medium"] == 1
+    assert metrics["lesion_merged"] == 1 and metrics["lesion_truth_lesions_clustered"] == 2
+    # normal images: both_empty (0 FP) and false_positive (1 FP)
+    assert metrics["lesion_normal_images"] == 2 and metrics["lesion_fp_per_normal_image"] == 0.5
+    # FROC: at 0.5 the same figures; at 0.9 (above every probability) nothing is predicted
+    assert metrics["froc_sensitivity_at_0.5fp"] == 1 / 4 and metrics["froc_threshold_at_0.5fp"] == 0.5
+    assert metrics["froc"] == pytest.approx(1 / 4)
 
     # MONAI's MetricsSaver receives the empty-mask-rule scores (not NaN, not raw confusion matrices)
     for name, expected in EXPECTED.items():
@@ -97,7 +119,8 @@ def test_handlers_and_report_in_evaluator(tmp_path):
         assert [float(r["class0"]) for r in rows] == pytest.approx(expected, abs=1e-4)
     with open(os.path.join(out, "metrics.csv")) as f:
         saved = dict(line.strip().split(",", 1) for line in f)
-    assert float(saved["lesion_fp_per_image"]) == pytest.approx(0.2)
+    assert float(saved["lesion_fp_per_image"]) == pytest.approx(0.4)
+    assert float(saved["froc_score"]) == pytest.approx(0.25)
 
     # the combined per-image CSV
     with open(os.path.join(out, "metrics_per_image.csv")) as f:
@@ -108,7 +131,9 @@ def test_handlers_and_report_in_evaluator(tmp_path):
     for name, expected in EXPECTED.items():
         assert [float(r[name]) for r in rows.values()] == pytest.approx(expected, abs=1e-6)
     two = rows["two_in_one"]
-    assert (two["lesion_truth"], two["lesion_tp"], two["lesion_fn"], two["lesion_fp"]) == ("2", "2", "0", "0")
+    assert (two["lesion_truth"], two["lesion_tp"], two["lesion_fn"], two["lesion_fp"]) == ("2", "0", "2", "1")
+    assert (two["lesion_merged"], two["lesion_merged_lesions"], two["lesion_truth_clustered"]) == ("1", "2", "2")
+    assert (rows["half"]["lesion_tp"], rows["half"]["lesion_tp_single"]) == ("1", "1")
     miss = rows["miss"]
     assert (miss["lesion_truth_small"], miss["lesion_fn_small"], miss["lesion_truth_medium"]) == ("1", "1", "0")
     assert rows["false_positive"]["lesion_fp"] == "1" and rows["false_positive"]["lesion_fp_small"] == "1"
@@ -120,10 +145,25 @@ def test_handlers_and_report_in_evaluator(tmp_path):
     for name, expected in EXPECTED.items():
         assert summary["pixel_scores"][name]["mean"] == pytest.approx(metrics[name])
         assert summary["pixel_scores"][name]["std"] == pytest.approx(np.std(expected))
-    assert summary["lesion_detection"]["sensitivity"] == pytest.approx(0.75)
+    assert summary["lesion_detection"]["sensitivity"] == pytest.approx(0.25)
     assert summary["lesion_detection"]["sensitivity_large"] is None  # no large truth lesion: undefined, not 0
     assert summary["lesion_detection"]["sensitivity_medium"] == 1.0
-    assert math.isclose(summary["lesion_detection"]["sensitivity_small"], 2 / 3)
+    assert summary["lesion_detection"]["sensitivity_small"] == 0.0
+    assert math.isclose(summary["lesion_detection"]["sensitivity_single"], 1 / 2)
+    assert summary["lesion_detection"]["fp_per_normal_image"] == 0.5
+    froc = summary["froc"]
+    assert froc["thresholds"] == [0.5, 0.9] and froc["fp_targets"] == [0.5, 1.0, 2.0, 4.0]
+    assert froc["sensitivity_at_1fp"] == 0.25 and froc["sensitivity_large_at_1fp"] is None
+    with open(os.path.join(out, "froc.csv")) as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == list(FROC_CURVE_COLUMNS)
+        curve = list(reader)
+    assert [(r["threshold"], r["fp_per_image"], r["sensitivity"]) for r in curve] == [
+        ("0.500000", "0.400000", "0.250000"),
+        ("0.900000", "0", "0"),
+    ]
+    assert curve[0]["sensitivity_large"] == "" and curve[0]["merged"] == "1"
+    assert not [n for n in os.listdir(out) if ".tmp" in n]  # written through temporary files, none left
     assert summary["settings"] == {"threshold": 0.5} and summary["reference"] == {"dice": 0.6671}
 
 
