@@ -46,7 +46,13 @@ def _images() -> tuple[torch.Tensor, torch.Tensor]:
 #   0.5 : L; FP 0.6                                  -> 1 / 2
 #   0.7 : L                                          -> 0
 #   0.95: nothing                                    -> 0
-EXPECTED_CURVE = [(1.5, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 1.0), (0.5, 0.5, 0.0, 1.0), (0.0, 0.5, 0.0, 1.0), (0.0, 0.0, 0.0, 0.0)]
+EXPECTED_CURVE = [
+    (1.5, 1.0, 1.0, 1.0),
+    (1.0, 1.0, 1.0, 1.0),
+    (0.5, 0.5, 0.0, 1.0),
+    (0.0, 0.5, 0.0, 1.0),
+    (0.0, 0.0, 0.0, 0.0),
+]
 
 
 def test_froc_points_match_hand_computed_values():

@@ -126,7 +126,9 @@ def _target_name(target: float) -> str:
     return f"{target:g}fp"
 
 
-def froc_summary(curve: Sequence[dict[str, float]], fp_targets: Sequence[float] = DEFAULT_FP_TARGETS) -> dict[str, float]:
+def froc_summary(
+    curve: Sequence[dict[str, float]], fp_targets: Sequence[float] = DEFAULT_FP_TARGETS
+) -> dict[str, float]:
     """Flat FROC figures from a curve of :func:`froc_curve`.
 
     Returns:
@@ -200,7 +202,8 @@ class LesionFROCMetric(CumulativeIterationMetric):
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
         """``(B, 1, *spatial)`` probabilities and truth -> ``(B, len(thresholds), len(LESION_COUNT_NAMES))``."""
         y = _check_masks(y_pred, y)
-        return torch.as_tensor(np.stack([self._image_counts(p[0], t[0]) for p, t in zip(y_pred, y)]), dtype=torch.float64)
+        counts = [self._image_counts(p[0], t[0]) for p, t in zip(y_pred, y)]
+        return torch.as_tensor(np.stack(counts), dtype=torch.float64)
 
     def aggregate(self) -> dict[str, Any]:  # type: ignore[override]
         """Curve and summary over every image seen since the last :meth:`reset`."""
