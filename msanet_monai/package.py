@@ -12,6 +12,7 @@ layout)::
         scripts/          __init__.py + msanet_monai/ (copied from this very package at packaging time)
         models/model.pt   the release weights (release/model.pt of the repository), nothing else
         large_files.yml   where models/model.pt comes from, with its sha256
+        sample/           one synthetic study (the default input of inference.json)
         docs/             the bundle documentation and data_license.txt
         LICENSE
 
@@ -44,6 +45,7 @@ __all__ = [
     "RELEASE_DIR",
     "SOURCE_BUNDLE_DIR",
     "SCRIPTS_INIT",
+    "SAMPLE_DIR",
     "sha256sum",
     "read_release",
     "shareable_config",
@@ -60,6 +62,7 @@ _OUTSIDE_DATA = "@bundle_root + '/../data/"
 _INSIDE_DATA = "@bundle_root + '/data/"
 # the package is shipped as code; every other entry of required_packages_version is on PyPI
 _THIS_DISTRIBUTION = "msanet-monai"
+SAMPLE_DIR = "sample"
 
 SCRIPTS_INIT = '''"""Code of this bundle, importable as ``msanet_monai`` once ``scripts`` is imported.
 
@@ -158,6 +161,18 @@ def _large_files_yml(sha256: str, url: str) -> str:
     )
 
 
+def _write_sample(sample_dir: Path, seed: int = 42) -> None:
+    """The test patient of a 2-patient synthetic set (NM DICOM, one or two views) into ``sample_dir``."""
+    from msanet_monai.synthetic import generate_dataset
+
+    sample_dir.mkdir()
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(generate_dataset(tmp, num_patients=2, seed=seed), encoding="utf-8") as f:
+            test_images = sorted({item["image"] for item in json.load(f)["test"]})
+        for image in test_images:
+            shutil.copy2(Path(tmp) / image if not os.path.isabs(image) else image, sample_dir / Path(image).name)
+
+
 def _check_weights_fit(inference_config: Path, meta_file: Path, weights: str) -> None:
     """Build ``network_def`` from the shared inference.json alone and load the weights strictly."""
     from monai.bundle import ConfigParser
@@ -208,6 +223,9 @@ def package_bundle(
         raise FileExistsError(f"{target}: already exists; remove it or choose another --out (it is never replaced)")
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the bundle is meant to be shared
     try:
         # configs: the JSON ones rewritten, the rest (logging.conf, schema/) as they are
         (staging / "configs").mkdir()
@@ -222,9 +240,12 @@ def package_bundle(
                 content = json.load(f)
             if source.name == "metadata.json":
                 content = _shareable_metadata(content)
+            elif source.name == "inference.json":
+                content = shareable_config(content, generator_channels=release["generator_channels"])
+                # default input: the shipped sample study, so `run inference` works right after download
+                content["input_dir"] = f"$@bundle_root + '/{SAMPLE_DIR}'"
             else:
-                widths = release["generator_channels"] if source.name == "inference.json" else None
-                content = shareable_config(content, generator_channels=widths)
+                content = shareable_config(content)
             _write_json(staging / "configs" / source.name, content)
         # scripts: this package, copied from where it is imported now (the one source of the code)
         package_dir = Path(msanet_monai.__file__).resolve().parent
@@ -236,6 +257,7 @@ def package_bundle(
         # weights: the release file only (no training checkpoints, no exports)
         (staging / "models").mkdir()
         shutil.copy2(release["weights_path"], staging / "models" / "model.pt")
+        _write_sample(staging / SAMPLE_DIR)
         (staging / "large_files.yml").write_text(_large_files_yml(release["sha256"], weights_url))
         shutil.copytree(bundle_dir / "docs", staging / "docs", ignore=shutil.ignore_patterns(".*"))
         shutil.copy2(bundle_dir / "LICENSE", staging / "LICENSE")
