@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:  # CheckpointError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(path)
+    print(path.resolve())
     return 0
 
 
