@@ -213,3 +213,31 @@ def test_wheel_builds_and_works_outside_the_checkout(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "msanet_monai.package", "--out", str(tmp_path / "b")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "--bundle-dir" in proc.stderr
+
+
+def test_training_in_the_shared_bundle_zoo_unit_test_style(shared_bundle, tmp_path):
+    """train.json + quick.json of the shared bundle: data generated inside it, properties, one tiny epoch."""
+    bundle = tmp_path / BUNDLE_NAME
+    shutil.copytree(shared_bundle, bundle)  # a copy: training replaces models/model.pt
+    shipped = (bundle / "models" / "model.pt").read_bytes()
+    script = """
+import json
+from monai.bundle import ConfigWorkflow
+tiny = {"generator_channels": [4, 8, 8, 16, 16], "critic_channels": [4, 8, 8, 16, 16, 16], "roi_size": [128, 128],
+        "num_patients": 6, "train_items": "$@data_split[0][:4]", "val_items": "$@data_split[1][:2]",
+        "num_epochs": 1, "val_interval": 1, "cache_rate": 0.0, "num_workers": 0}
+workflow = ConfigWorkflow(workflow_type="train", config_file=["configs/train.json", "configs/quick.json"],
+    meta_file="configs/metadata.json", logging_file="configs/logging.conf", bundle_root=".", **tiny)
+workflow.initialize()
+missing = workflow.check_properties()
+workflow.run()
+workflow.finalize()
+print("missing properties:", json.dumps(missing))
+"""
+    out = _run(["-c", script], cwd=bundle)
+    (line,) = [line for line in out.splitlines() if line.startswith("missing properties:")]
+    assert json.loads(line.split(":", 1)[1]) == []
+    assert (bundle / "data" / "synthetic_quick" / "dataset.json").is_file()  # inside the bundle
+    trained = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    assert trained["enc1.conv1.conv.weight"].shape[0] == 4  # the tiny widths of this run
+    assert (bundle / "models" / "model.pt").read_bytes() != shipped  # as documented: training replaces it
