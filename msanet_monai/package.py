@@ -223,9 +223,7 @@ def package_bundle(
         raise FileExistsError(f"{target}: already exists; remove it or choose another --out (it is never replaced)")
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the bundle is meant to be shared
+    os.chmod(staging, 0o755)  # mkdtemp makes it private (0o700); the bundle is meant to be shared
     try:
         # configs: the JSON ones rewritten, the rest (logging.conf, schema/) as they are
         (staging / "configs").mkdir()
@@ -261,8 +259,9 @@ def package_bundle(
         (staging / "large_files.yml").write_text(_large_files_yml(release["sha256"], weights_url))
         shutil.copytree(bundle_dir / "docs", staging / "docs", ignore=shutil.ignore_patterns(".*"))
         shutil.copy2(bundle_dir / "LICENSE", staging / "LICENSE")
+        # loads the release file itself (same bytes as models/model.pt) so an error names it, not the staging copy
         _check_weights_fit(staging / "configs" / "inference.json", staging / "configs" / "metadata.json",
-                           str(staging / "models" / "model.pt"))
+                           release["weights_path"])
         os.replace(staging, target)  # an empty-or-absent target only: checked above
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # our own temporary folder
