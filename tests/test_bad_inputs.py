@@ -9,6 +9,7 @@ names share the stem ``a`` (``a.dcm``, ``a.nii.gz``, ``a.png``, ``a_png.nii.gz``
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import logging
 import os
@@ -236,16 +237,32 @@ def _hot_parser(root: Path, inputs: list[str], out: Path) -> ConfigParser:
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 600 kB tmpfs (as root: two views' outputs fit, ~220 kB each); skipped when it cannot be mounted."""
+def small_disk(tmp_path, monkeypatch):
+    """A 600 kB tmpfs (as root: two views' outputs fit, ~220 kB each).
+
+    Where no tmpfs can be mounted, the same 600 kB budget is simulated in-process: the atomic writer's
+    fsync of a temporary file raises ENOSPC once the files written exceed it (so the real clean-up
+    and error paths run, only the disk is pretend).
+    """
     folder = tmp_path / "small"
     folder.mkdir()
     if IS_ROOT and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(folder)],
                                   capture_output=True, check=False).returncode == 0:
         yield folder
         subprocess.run(["umount", str(folder)], check=False)
-    else:
-        pytest.skip("needs root to mount a small tmpfs")
+        return
+    import msanet_monai.io.atomic as atomic
+
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        used = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        if used > 600_000:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    yield folder
 
 
 def test_full_disk_keeps_what_was_written_and_names_the_file(base, small_disk, tmp_path):
@@ -302,6 +319,19 @@ def test_read_only_output_folder_fails_with_the_file_named(base, tmp_path):
             subprocess.run(["umount", str(out)], check=False)
         else:
             out.chmod(0o755)
+
+
+def test_same_name_in_two_folders_gets_a_second_name(base, tmp_path):
+    for sub in ("one", "two"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(base if sub == "one" else np.ascontiguousarray(base[:, ::-1])).save(tmp_path / sub / "a.png")
+    parser = _hot_parser(tmp_path, [str(tmp_path / "one" / "a.png"), str(tmp_path / "two" / "a.png")], tmp_path / "out")
+    parser.get_parsed_content("run")
+    rows = _rows(tmp_path / "out" / "inference.csv")
+    assert [Path(r["mask_nifti"]).name for r in rows] == ["a_png_anterior_mask.nii.gz", "a_png_anterior_2_mask.nii.gz"]
+    assert [Path(r["overlay_png"]).name for r in rows] == ["a_png_anterior_overlay.png", "a_png_anterior_2_overlay.png"]
+    overlays = [np.asarray(Image.open(r["overlay_png"])) for r in rows]
+    assert not np.array_equal(overlays[0], overlays[1])  # each file kept its own image
 
 
 # --------------------------------------------------------------------------------------------- geometry
