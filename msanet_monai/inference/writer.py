@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,8 +61,11 @@ def output_base(path: str, view: str) -> str:
 
 
 def run_id() -> str:
-    """Id of one inference run: UTC time and process id (``20260101T090000Z-1234``), unique per process."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+    """Id of one inference run: UTC time, process id and 4 random hex digits (``20260101T090000Z-1234-9f2c``).
+
+    Unique across processes (pid) and across runs of one process within a second (random part).
+    """
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}-{uuid.uuid4().hex[:4]}"
 
 
 def _scalar(value: Any) -> Any:
