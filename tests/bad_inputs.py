@@ -9,7 +9,6 @@ one fault of each kind differs from a good input.
 
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 
