@@ -21,6 +21,7 @@ import torch
 from monai.utils import IgniteInfo, min_version, optional_import, string_list_all_gather
 from monai.utils import ImageMetaKey as Key
 
+from ..io.atomic import atomic_output
 from .lesion_detection import LESION_COUNT_NAMES, SIZE_CLASSES, summarise_lesion_counts
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
@@ -175,7 +176,8 @@ class EvaluationReportSaver:
 
         os.makedirs(self.save_dir, exist_ok=True)
         columns = ["filename", "view", *self.pixel_metrics, *(LESION_COLUMNS if lesion is not None else ())]
-        with open(os.path.join(self.save_dir, self.per_image_filename), "w", newline="") as f:
+        per_image = os.path.join(self.save_dir, self.per_image_filename)
+        with atomic_output(per_image) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             for i in range(n_images):
@@ -193,6 +195,6 @@ class EvaluationReportSaver:
             summary["lesion_detection"] = summarise_lesion_counts(lesion)
         summary["settings"] = self.settings
         summary["reference"] = self.reference
-        with open(os.path.join(self.save_dir, self.summary_filename), "w") as f:
+        with atomic_output(os.path.join(self.save_dir, self.summary_filename)) as tmp, open(tmp, "w") as f:
             json.dump(json_safe(summary), f, indent=2)
             f.write("\n")
