@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["BoneScanError", "CheckpointError"]
+__all__ = ["BoneScanError", "CheckpointError", "OutputWriteError"]
 
 
 class BoneScanError(ValueError):
@@ -37,3 +37,11 @@ class CheckpointError(ValueError):
         self.path = None if path is None else os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path is not None else problem)
+
+
+class OutputWriteError(BoneScanError):
+    """An output file (mask, overlay, DICOM SEG, CSV, LabelMe) that could not be written.
+
+    Raised for a full disk, a read-only or missing folder, or a permission error; ``path`` is the
+    output file being written (not its temporary name), so a CSV row can say which file is missing.
+    """

@@ -16,7 +16,7 @@ from msanet_monai.inference.inputs import (
     find_inputs,
     list_inference_items,
 )
-from msanet_monai.inference.writer import WholeBodyOutputWriter, file_stem
+from msanet_monai.inference.writer import WholeBodyOutputWriter, file_stem, output_base, run_id
 
 __all__ = [
     "ERROR_KEY",
@@ -28,4 +28,6 @@ __all__ = [
     "file_stem",
     "find_inputs",
     "list_inference_items",
+    "output_base",
+    "run_id",
 ]

@@ -56,10 +56,12 @@ def find_inputs(
         folder = Path(input_dir)
         if not folder.is_dir():
             raise BoneScanError(folder, "input_dir is not a folder")
+        # every entry but folders: a broken link or a link loop is kept, so that it gets an error row
+        # instead of vanishing (Path.is_file() is False for both); paths are kept as listed, unresolved
         files.extend(
-            str(p.resolve())
+            os.path.abspath(p)
             for p in sorted(folder.iterdir())
-            if p.is_file() and not p.name.startswith(".") and _has_input_suffix(p)
+            if not p.name.startswith(".") and _has_input_suffix(p) and (p.is_symlink() or not p.is_dir())
         )
     if not files:
         raise BoneScanError(input_dir, "no input files (set input_files or input_dir)")
@@ -93,14 +95,18 @@ def list_inference_items(
 def describe_error(error: BaseException, path: str | None = None) -> str:
     """A one-line message for a failed view that names the file.
 
-    MONAI's ``Compose`` wraps a transform's exception in a ``RuntimeError``; the root cause (usually a
-    :class:`~msanet_monai.errors.BoneScanError` already naming the file) is what a user needs.
+    MONAI's ``Compose`` wraps a transform's exception in a ``RuntimeError``; the first
+    :class:`~msanet_monai.errors.BoneScanError` in the chain (outermost first) is the project's own
+    message, naming the file; the library's exception it was raised from is not what a user needs.
+    Without one, the root cause is reported with its type and the file's name.
     """
-    root = error
-    while root.__cause__ is not None:
-        root = root.__cause__
+    chain = [error]
+    while chain[-1].__cause__ is not None and len(chain) < 50:
+        chain.append(chain[-1].__cause__)
+    own = next((e for e in chain if isinstance(e, BoneScanError)), None)
+    root = own if own is not None else chain[-1]
     text = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
-    if isinstance(root, BoneScanError) or (path and path in text):
+    if own is not None or (path and path in text):
         return text
     return f"{path}: {type(root).__name__}: {text}" if path else f"{type(root).__name__}: {text}"
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
+from monai.data import MetaTensor
+from monai.data.utils import affine_to_spacing
 from pydicom.misc import is_dicom
 
+from msanet_monai.errors import BoneScanError, OutputWriteError
 from msanet_monai.inference.inputs import ERROR_KEY, describe_error
 from msanet_monai.io.writers import (
     CSV_COLUMNS,
@@ -24,7 +29,7 @@ from msanet_monai.io.writers import (
     write_overlay_png,
 )
 
-__all__ = ["WholeBodyOutputWriter", "file_stem"]
+__all__ = ["WholeBodyOutputWriter", "file_stem", "output_base", "run_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +43,29 @@ def file_stem(path: str) -> str:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return os.path.splitext(name)[0]
+
+
+def output_base(path: str, view: str) -> str:
+    """Base name of a view's outputs: file stem, source extension tag and view.
+
+    ``a.nii.gz`` -> ``a_nii_anterior``, ``a.png`` -> ``a_png_anterior``, ``a_png.nii.gz`` ->
+    ``a_png_nii_anterior``, ``a.dcm`` -> ``a_dcm_posterior``, a DICOM file without suffix ``a`` ->
+    ``a_dicom_anterior``. The writer adds ``_2``, ``_3``... when two inputs of one run still meet
+    (same name in two folders, or ``a_png`` without suffix beside ``a.png``).
+    """
+    name = os.path.basename(path)
+    stem = file_stem(path)
+    ext = name[len(stem):].lstrip(".").lower()
+    tag = ext.split(".")[0] if ext else "dicom"  # nii.gz -> nii; no suffix: a DICOM file
+    return f"{stem}_{tag}_{view or 'view'}"
+
+
+def run_id() -> str:
+    """Id of one inference run: UTC time, process id and 4 random hex digits (``20260101T090000Z-1234-9f2c``).
+
+    Unique across processes (pid) and across runs of one process within a second (random part).
+    """
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}-{uuid.uuid4().hex[:4]}"
 
 
 def _scalar(value: Any) -> Any:
@@ -64,12 +92,18 @@ class WholeBodyOutputWriter:
 
     For view ``<view>`` of input ``<stem>.<ext>`` it writes, in ``output_dir``:
 
-    * ``<stem>_<view>_mask.nii.gz``: whole-body mask (rows, cols), ``affine = diag(row_mm, col_mm, 1, 1)``;
-    * ``<stem>_<view>_overlay.png`` (``write_overlay``): the scan with lesions and thorax window drawn;
-    * ``<stem>_<view>_seg.dcm`` (``write_dicom_seg``, DICOM inputs only): DICOM SEG referencing the source;
+    * ``<base>_mask.nii.gz``: whole-body mask (rows, cols), ``affine = diag(row_mm, col_mm, 1, 1)``;
+    * ``<base>_overlay.png`` (``write_overlay``): the scan with lesions and thorax window drawn;
+    * ``<base>_seg.dcm`` (``write_dicom_seg``, DICOM inputs only): DICOM SEG referencing the source;
 
-    all in the orientation of the source file (a posterior view is un-mirrored), and appends a row to
-    ``output_dir/<csv_name>`` (columns :data:`~msanet_monai.io.writers.CSV_COLUMNS`), flushed at once.
+    with ``<base>`` = :func:`output_base` (stem, extension tag, view; ``_2``... on a clash within the
+    run), all in the orientation of the source file (a posterior view is un-mirrored), every file
+    written atomically. Rows (columns :data:`~msanet_monai.io.writers.CSV_COLUMNS`) go to this run's
+    own ``<csv stem>_<run id>.csv``, replaced atomically after every view; when the run ends with at
+    least one view written, that file is copied atomically over ``output_dir/<csv_name>``. A run in
+    which no view was written leaves ``<csv_name>`` untouched and raises :class:`BoneScanError`
+    (the bundle command exits non-zero). A write error (full disk, read-only folder) becomes the
+    view's error naming the output file; the batch goes on.
 
     Args:
         output_dir: folder of the outputs (created).
@@ -99,7 +133,8 @@ class WholeBodyOutputWriter:
         self.pred_key, self.image_key, self.scan_key = pred_key, image_key, scan_key
         self.rows: list[dict[str, Any]] = []
         self._csv: InferenceCSVWriter | None = None
-        self._stems: dict[str, str] = {}
+        self._claimed: dict[str, tuple[str, str]] = {}
+        self.run_csv_path = ""
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._open)
@@ -108,20 +143,44 @@ class WholeBodyOutputWriter:
         engine.add_event_handler(Events.EXCEPTION_RAISED, self._close_on_exception)
 
     def _open(self, engine: Engine | None = None) -> None:
-        os.makedirs(self.output_dir, exist_ok=True)
+        try:
+            os.makedirs(self.output_dir, exist_ok=True)
+        except OSError as e:
+            raise OutputWriteError(self.output_dir, f"cannot create the output folder ({e.strerror or e})") from e
         self.rows = []
-        self._stems = {}
-        self._csv = InferenceCSVWriter(self.csv_path, CSV_COLUMNS)
+        self._claimed = {}
+        root, ext = os.path.splitext(self.csv_path)
+        self.run_csv_path = f"{root}_{run_id()}{ext or '.csv'}"
+        try:
+            self._csv = InferenceCSVWriter(self.run_csv_path, CSV_COLUMNS)
+        except OutputWriteError as e:  # e.g. a read-only folder: every view then reports its own write error
+            logger.error("%s", e)
+            self._csv = InferenceCSVWriter(self.run_csv_path, CSV_COLUMNS, write_now=False)
 
     def _close(self, engine: Engine | None = None) -> None:
-        if self._csv is not None:
-            self._csv.close()
-            self._csv = None
+        """Publish the run's summary as ``csv_name`` (atomic replace) if any view was written; else raise."""
+        if self._csv is None:
+            return
+        csv_writer, self._csv = self._csv, None
         ok = sum(r["status"] == "ok" for r in self.rows)
-        logger.info("inference: %d view(s) written, %d error(s); summary in %s", ok, len(self.rows) - ok, self.csv_path)
+        errors = len(self.rows) - ok
+        csv_writer.flush()  # retries a row whose earlier write failed; raises if the run CSV cannot be written
+        if ok == 0:
+            logger.error("inference: no view written, %d error(s); %s left as it was, errors in %s",
+                         errors, self.csv_path, self.run_csv_path)
+            raise BoneScanError(self.run_csv_path, f"no view was written ({errors} error(s), listed in this file); "
+                                f"{os.path.basename(self.csv_path)} left as it was")
+        csv_writer.flush(self.csv_path)
+        logger.info("inference: %d view(s) written, %d error(s); summary in %s (this run: %s)",
+                    ok, errors, self.csv_path, self.run_csv_path)
 
     def _close_on_exception(self, engine: Engine, e: Exception) -> None:
-        self._close(engine)
+        if self._csv is not None:  # keep the run's rows so far; do not publish a cut run as inference.csv
+            try:
+                self._csv.flush()
+            except OutputWriteError as write_error:
+                logger.error("%s", write_error)
+            self._csv = None
         raise e
 
     def __call__(self, engine: Engine) -> None:
@@ -134,11 +193,17 @@ class WholeBodyOutputWriter:
         for batch_item, output_item in zip(batch, outputs):
             self.write_view(output_item if ERROR_KEY in output_item else {**batch_item, **output_item})
 
-    def _stem(self, path: str) -> str:
-        # two inputs with one stem (a.dcm, a.png) keep their suffix so neither overwrites the other
-        stem = file_stem(path)
-        owner = self._stems.setdefault(stem, path)
-        return stem if owner == path else os.path.basename(path).replace(".", "_")
+    def _output_base(self, path: str, view: str) -> str:
+        """``<stem>_<ext>_<view>``, unique within the run (see :func:`output_base`); a clash gets ``_2``, ``_3``..."""
+        base = output_base(path, view)
+        name, n = base, 1
+        while self._claimed.setdefault(name, (path, view)) != (path, view):
+            n += 1
+            name = f"{base}_{n}"
+        if name != base:
+            logger.warning("%s (%s): outputs named %s (%s is taken by %s)", path, view, name, base,
+                           self._claimed[base][0])
+        return name
 
     def write_view(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """Write the outputs of one view and its CSV row; return the row."""
@@ -150,7 +215,10 @@ class WholeBodyOutputWriter:
         else:
             row = self._write_outputs(item)
         self.rows.append(row)
-        self._csv.write_row(row)  # type: ignore[union-attr]
+        try:
+            self._csv.write_row(row)  # type: ignore[union-attr]
+        except OutputWriteError as e:  # the row is kept in memory and written with the next one
+            logger.error("%s", e)
         return row
 
     def _write_outputs(self, item: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,13 +238,13 @@ class WholeBodyOutputWriter:
             mask = to_file_orientation(pred, mirrored)
             counts_file = counts[0][:, ::-1] if mirrored else counts[0]
             cols = mask.shape[1]
-            box = self._thorax_box(item)
+            box = self._thorax_box(item, spacing)
             if box is not None and mirrored:
                 box = [box[0], cols - box[3], box[2], cols - box[1]]
             row.update(lesion_statistics(mask, spacing))
             row["thorax_box"] = json.dumps(box) if box is not None else ""
 
-            stem = os.path.join(self.output_dir, f"{self._stem(path)}_{view}")
+            stem = os.path.join(self.output_dir, self._output_base(path, view))
             row["mask_nifti"] = write_mask_nifti(f"{stem}_mask.nii.gz", mask, spacing)
             if self.write_overlay:
                 row["overlay_png"] = write_overlay_png(f"{stem}_overlay.png", counts_file, mask, box)
@@ -191,7 +259,14 @@ class WholeBodyOutputWriter:
             logger.warning("writing outputs of %s (%s) failed: %s", path, view, row["error"])
         return row
 
-    def _thorax_box(self, item: Mapping[str, Any]) -> list[int] | None:
-        meta = getattr(item.get(self.image_key), "meta", None) or {}
+    def _thorax_box(self, item: Mapping[str, Any], file_spacing: list[float]) -> list[int] | None:
+        """The thorax window in the file's pixels: found at the model's spacing, scaled to the file's."""
+        image = item.get(self.image_key)
+        meta = getattr(image, "meta", None) or {}
         box = meta.get("thorax_box")
-        return None if box is None else [int(v) for v in _flat_numbers(box)]
+        if box is None:
+            return None
+        box_mm = affine_to_spacing(image.affine, r=2).tolist() if isinstance(image, MetaTensor) else file_spacing
+        scale = [float(m) / float(f) for m, f in zip(box_mm, file_spacing)]
+        r0, c0, r1, c1 = _flat_numbers(box)
+        return [round(r0 * scale[0]), round(c0 * scale[1]), round(r1 * scale[0]), round(c1 * scale[1])]

@@ -17,8 +17,10 @@ so that both views of a patient share one orientation (meta ``mirrored``).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from collections.abc import Sequence
 
 import nibabel as nib
@@ -34,12 +36,16 @@ from pydicom.pixels import get_decoder
 from msanet_monai.errors import BoneScanError
 from msanet_monai.io.nm_dicom import VIEW_CODES
 
-__all__ = ["VIEWS", "DEFAULT_SPACING", "read_bone_scan", "list_views"]
+__all__ = ["VIEWS", "DEFAULT_SPACING", "WHOLE_BODY_ASPECT", "read_bone_scan", "list_views", "check_whole_body_geometry"]
 
 logger = logging.getLogger(__name__)
 
 VIEWS = ("anterior", "posterior")
 DEFAULT_SPACING = (2.26, 2.26)  # mm; the NM1 scan and common whole-body matrices (256 x 1024 over ~2.3 m)
+
+# plausible height / width (in mm) of a whole-body view: 256 x 1024 pixels at 2.26 mm is 4.0; cameras
+# range from a 1.6 m short pass over a 0.6 m field (2.7) to 2.3 m over 0.4 m (5.8)
+WHOLE_BODY_ASPECT = (2.0, 8.0)
 
 # SOP classes that can hold a planar whole-body view.
 _SOP_CLASSES = (
@@ -82,6 +88,21 @@ def _read_dicom(path: str) -> pydicom.Dataset:
 
 def _check_dicom_header(path: str, ds: pydicom.Dataset) -> int:
     """Check that ``ds`` is a planar greyscale NM view; returns the number of frames."""
+    try:
+        return _check_dicom_header_values(path, ds)
+    except BoneScanError:
+        raise
+    except Exception as e:  # noqa: BLE001  (pydicom decodes values lazily: a garbled value raises here)
+        raise BoneScanError(path, f"malformed DICOM header ({type(e).__name__}: {e})") from e
+
+
+def _check_dicom_header_values(path: str, ds: pydicom.Dataset) -> int:
+    if "SOPClassUID" not in ds:
+        # every image object has one near the start of its data set: without it the header was cut
+        # short (pydicom stops quietly at the end of the file) or this is not an image object at all
+        meta_class = ds.file_meta.get("MediaStorageSOPClassUID") if hasattr(ds, "file_meta") else None
+        said = f" (its file meta says {uid.UID(str(meta_class)).name})" if meta_class else ""
+        raise BoneScanError(path, f"the header ends before SOPClassUID{said}: file truncated, or not a DICOM image")
     sop_class = uid.UID(str(ds.get("SOPClassUID", "")))
     if sop_class not in _SOP_CLASSES:
         name = sop_class.name if sop_class else "none"
@@ -167,11 +188,25 @@ def _decode_frames(path: str, ds: pydicom.Dataset, frames: int) -> np.ndarray:
     return array
 
 
-def _dicom_spacing(ds: pydicom.Dataset, default_spacing: Sequence[float]) -> list[float]:
-    spacing = ds.get("PixelSpacing")
-    if spacing is None or len(spacing) != 2 or min(float(s) for s in spacing) <= 0:
-        return [float(s) for s in default_spacing]
-    return [float(s) for s in spacing]
+def _dicom_spacing(path: str, ds: pydicom.Dataset, default_spacing: Sequence[float]) -> list[float]:
+    """``PixelSpacing`` as ``[row_mm, col_mm]``; ``default_spacing`` when absent.
+
+    Raises:
+        BoneScanError: a PixelSpacing that is not two positive finite numbers (a guess would give
+            wrong lesion areas and a wrong resampling, silently).
+    """
+    try:
+        spacing = ds.get("PixelSpacing")
+        if spacing is None or (isinstance(spacing, (str, bytes)) and not spacing.strip()):
+            return [float(s) for s in default_spacing]
+        values = [float(s) for s in (spacing if isinstance(spacing, (list, tuple, pydicom.multival.MultiValue))
+                                     else [spacing])]
+    except Exception as e:  # noqa: BLE001  (pydicom raises ValueError/TypeError for a non-numeric DS)
+        raise BoneScanError(path, f"PixelSpacing {ds['PixelSpacing'].repval if 'PixelSpacing' in ds else ''} "
+                            f"is not numeric ({e})") from e
+    if len(values) != 2 or not all(np.isfinite(values)) or min(values) <= 0:
+        raise BoneScanError(path, f"PixelSpacing {values} is not two positive numbers (row_mm, col_mm)")
+    return values
 
 
 # ------------------------------------------------------------------------------------------ other files
@@ -214,11 +249,58 @@ def read_png_2d(path: str) -> np.ndarray:
     return array
 
 
+def check_whole_body_geometry(
+    path: str | os.PathLike | None,
+    shape: Sequence[int],
+    spacing: Sequence[float],
+    aspect_range: Sequence[float] = WHOLE_BODY_ASPECT,
+) -> None:
+    """Refuse a view whose physical shape is not that of a whole-body scan (head to feet along rows).
+
+    Args:
+        path: file named in the error.
+        shape: ``(rows, cols)`` of the view.
+        spacing: ``(row_mm, col_mm)``.
+        aspect_range: accepted ``(min, max)`` of height / width in mm.
+
+    Raises:
+        BoneScanError: the view is wider than tall (stored transposed: rows and columns swapped), or its
+            height / width lies outside ``aspect_range``; cropping such an image would cut the wrong region.
+    """
+    rows, cols = int(shape[-2]), int(shape[-1])
+    height, width = rows * float(spacing[0]), cols * float(spacing[1])
+    aspect = height / width if width > 0 else float("inf")
+    low, high = float(aspect_range[0]), float(aspect_range[1])
+    if low <= aspect <= high:
+        return
+    size = f"{rows} rows x {cols} columns at {float(spacing[0]):g} x {float(spacing[1]):g} mm"
+    if low <= 1.0 / max(aspect, 1e-9) <= high:
+        raise BoneScanError(path, f"{size} is wider than tall (height/width {aspect:.2f}): stored transposed? "
+                            "A whole-body view has rows running head to feet (e.g. 1024 rows x 256 columns)")
+    raise BoneScanError(path, f"{size}: height/width {aspect:.2f} is not that of a whole-body view "
+                        f"(expected {low:g} to {high:g}; 256 x 1024 at 2.26 mm is 4.0)")
+
+
 # ------------------------------------------------------------------------------------------------- API
 def _check_path(path: str | os.PathLike) -> str:
+    """``path`` as a string if it is a readable regular file; else a BoneScanError saying why not."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise BoneScanError(path, "file not found")
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise BoneScanError(path, "symbolic link loop: the link never reaches a file") from e
+        if os.path.islink(path):
+            raise BoneScanError(path, f"broken symbolic link to {os.readlink(path)!r}") from e
+        if e.errno == errno.EACCES:
+            raise BoneScanError(path, "permission denied: cannot look at the file") from e
+        raise BoneScanError(path, "file not found") from e
+    if not stat.S_ISREG(info.st_mode):
+        raise BoneScanError(path, "not a regular file (a folder or device)" if os.path.exists(path) else "file not found")
+    if info.st_size == 0:
+        raise BoneScanError(path, "empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise BoneScanError(path, "permission denied: the file is not readable by this user")
     return path
 
 
@@ -284,7 +366,7 @@ def read_bone_scan(
             raise BoneScanError(path, f"the {view} view is not in this file (it holds {views})")
         name = views[frame_index]
         array = _decode_frames(path, ds, frames)[frame_index]
-        spacing = _dicom_spacing(ds, default_spacing)
+        spacing = _dicom_spacing(path, ds, default_spacing)
     else:
         if kind == "nifti":
             array, spacing = read_nifti_2d(path)

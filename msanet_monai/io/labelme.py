@@ -13,6 +13,7 @@ so a mask written as LabelMe equals the mask read back from it, pixel for pixel 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from msanet_monai.errors import BoneScanError
+from msanet_monai.io.atomic import atomic_output
 
 __all__ = [
     "LABELME_VERSION",
@@ -31,6 +33,8 @@ __all__ = [
     "read_labelme",
     "read_labelme_mask",
 ]
+
+logger = logging.getLogger(__name__)
 
 LABELME_VERSION = "5.4.1"
 DEFAULT_LESION_LABELS = ("metastasis",)
@@ -148,7 +152,8 @@ def write_labelme(
             "points": [[float(x), float(y)] for x, y in polygon],
             "group_id": None,
             "description": "",
-            "shape_type": "polygon",
+            # LabelMe's own types for regions of 1 or 2 pixels: a polygon needs 3 points
+            "shape_type": {1: "point", 2: "line"}.get(len(polygon), "polygon"),
             "flags": {},
             "mask": None,
         }
@@ -163,7 +168,7 @@ def write_labelme(
         "imageHeight": int(mask.shape[0]),
         "imageWidth": int(mask.shape[1]),
     }
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(document, f, indent=1)
 
 
@@ -171,7 +176,8 @@ def read_labelme(path: str | os.PathLike) -> dict:
     """Read and check a LabelMe JSON file; returns the parsed document.
 
     Raises:
-        BoneScanError: not JSON, or without ``shapes`` / ``imageHeight`` / ``imageWidth``.
+        BoneScanError: not JSON, without ``shapes`` / ``imageHeight`` / ``imageWidth``, or a size
+            that is not a positive whole number.
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -185,21 +191,63 @@ def read_labelme(path: str | os.PathLike) -> dict:
             raise BoneScanError(path, f"not a LabelMe file (no '{key}' field)")
     if not isinstance(document["shapes"], list):
         raise BoneScanError(path, "LabelMe 'shapes' is not a list")
+    for key in ("imageHeight", "imageWidth"):
+        value = document[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+            raise BoneScanError(path, f"LabelMe '{key}' is {value!r}, not a positive whole number of pixels")
+        document[key] = int(value)
     return document
 
 
-def _shape_polygon(path: str | os.PathLike, shape: dict) -> list[list[float]]:
-    """The polygon of one LabelMe shape; rectangles become their four corners."""
+def _shape_name(index: int, shape: dict) -> str:
+    return f"shape {index} (label {shape.get('label')!r})"
+
+
+def _check_points(path: str | os.PathLike, index: int, shape: dict, points: list) -> list[list[float]]:
+    """Every point an ``[x, y]`` pair of finite numbers; returns them as floats."""
+    checked = []
+    for point in points:
+        ok = isinstance(point, (list, tuple)) and len(point) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in point
+        )
+        if not ok:
+            raise BoneScanError(path, f"{_shape_name(index, shape)} has a point {point!r} that is not [x, y] numbers")
+        checked.append([float(point[0]), float(point[1])])
+    return checked
+
+
+def _shape_polygon(path: str | os.PathLike, shape: dict, index: int = 0,
+                   image_shape: Sequence[int] | None = None) -> list[list[float]]:
+    """The polygon of one LabelMe shape; rectangles become their four corners.
+
+    Raises:
+        BoneScanError: no points, a point that is not two finite numbers, a polygon of fewer than 3
+            points, an unsupported shape type, or (with ``image_shape``) a shape entirely outside the image.
+    """
     points = shape.get("points")
     kind = shape.get("shape_type") or "polygon"
     if not isinstance(points, list) or not points:
-        raise BoneScanError(path, f"shape labelled {shape.get('label')!r} has no points")
+        raise BoneScanError(path, f"{_shape_name(index, shape)} has no points")
+    points = _check_points(path, index, shape, points)
     if kind == "polygon":
-        return points
-    if kind == "rectangle" and len(points) == 2:
+        if len(points) < 3:
+            raise BoneScanError(path, f"{_shape_name(index, shape)} is a polygon of {len(points)} point(s); "
+                                "a polygon needs at least 3")
+        polygon = points
+    elif (kind, len(points)) in (("point", 1), ("line", 2)):
+        polygon = points  # a one- or two-pixel region, as write_labelme stores it
+    elif kind == "rectangle" and len(points) == 2:
         (x0, y0), (x1, y1) = points
-        return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
-    raise BoneScanError(path, f"shape type {kind!r} (label {shape.get('label')!r}) is not supported; use polygons")
+        polygon = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    else:
+        raise BoneScanError(path, f"shape type {kind!r} ({_shape_name(index, shape)}) is not supported; use polygons")
+    if image_shape is not None:
+        rows, cols = int(image_shape[0]), int(image_shape[1])
+        xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
+        if max(xs) < -0.5 or min(xs) > cols - 0.5 or max(ys) < -0.5 or min(ys) > rows - 0.5:
+            raise BoneScanError(path, f"{_shape_name(index, shape)} lies entirely outside the "
+                                f"{rows} x {cols} image (x {min(xs):g}..{max(xs):g}, y {min(ys):g}..{max(ys):g})")
+    return polygon
 
 
 def read_labelme_mask(
@@ -217,7 +265,10 @@ def read_labelme_mask(
             case-insensitive.
 
     Raises:
-        BoneScanError: unreadable file, size mismatch, or an unsupported shape type.
+        BoneScanError: unreadable file, size mismatch, an unsupported shape type, a point that is not a
+            number, a polygon of fewer than 3 points or one entirely outside the image (each naming the
+            shape). A file with shapes none of which is a lesion label is logged as a warning naming
+            the file and its labels (a view with look-alikes only is legitimate).
     """
     document = read_labelme(path)
     file_shape = (int(document["imageHeight"]), int(document["imageWidth"]))
@@ -226,7 +277,15 @@ def read_labelme_mask(
             path, f"LabelMe image size (rows, cols) = {file_shape} does not match the image {tuple(shape)}"
         )
     wanted = {str(label).strip().lower() for label in lesion_labels}
+    shapes = [(i, s) for i, s in enumerate(document["shapes"]) if isinstance(s, dict)]
+    if len(shapes) != len(document["shapes"]):
+        raise BoneScanError(path, "LabelMe 'shapes' holds an entry that is not a JSON object")
     polygons = [
-        _shape_polygon(path, s) for s in document["shapes"] if str(s.get("label", "")).strip().lower() in wanted
+        _shape_polygon(path, s, i, file_shape) for i, s in shapes if str(s.get("label", "")).strip().lower() in wanted
     ]
+    if shapes and not polygons:
+        # may be right (a view with look-alikes only), may be a typo in every label: say so, by name
+        labels = sorted({str(s.get("label", "")) for _, s in shapes})
+        logger.warning("%s: none of its %d shape label(s) %s is a lesion label %s; its lesion mask is empty",
+                       path, len(shapes), labels, sorted(wanted))
     return rasterize_polygons(polygons, file_shape)

@@ -23,6 +23,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage
 
 from msanet_monai.errors import BoneScanError
+from msanet_monai.io.atomic import atomic_output
 
 __all__ = ["NM_IMAGE_STORAGE", "VIEW_CODES", "write_whole_body_nm", "deterministic_uid"]
 
@@ -235,4 +236,5 @@ def write_whole_body_nm(
 
     frames = np.stack([np.ascontiguousarray(a, dtype="<u2") for _, a in ordered])
     ds.PixelData = frames.tobytes()
-    ds.save_as(path, enforce_file_format=True)
+    with atomic_output(path) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)

@@ -11,8 +11,11 @@ lesion mask of a posterior frame lies on the same pixels as the lesion in that f
   in red, the thorax window outlined in cyan.
 * DICOM SEG (:func:`write_dicom_seg`, highdicom): a binary Segmentation referencing the source NM or
   Secondary Capture object, and for a two-frame NM object the frame the view came from.
-* CSV (:class:`InferenceCSVWriter`): one row per view, flushed as soon as it is written so that an
-  interrupted batch keeps the rows of the views already done.
+* CSV (:class:`InferenceCSVWriter`): one row per view, the file replaced as soon as a row is added so
+  that an interrupted batch keeps the rows of the views already done.
+
+Every file is written through :func:`msanet_monai.io.atomic.atomic_output` (temporary file, then
+``os.replace``): a crash or a full disk never leaves a partial output.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from scipy import ndimage
 
 import msanet_monai
 from msanet_monai.errors import BoneScanError
+from msanet_monai.io.atomic import atomic_output
 from msanet_monai.metrics.lesion_detection import label_lesions
 
 __all__ = [
@@ -129,7 +133,8 @@ def write_mask_nifti(path: str | os.PathLike, mask: np.ndarray, pixel_spacing: S
     affine = np.diag([float(pixel_spacing[0]), float(pixel_spacing[1]), 1.0, 1.0])
     image = nib.Nifti1Image(array, affine)
     image.header.set_xyzt_units("mm")
-    nib.save(image, path)
+    with atomic_output(path) as tmp:
+        nib.save(image, tmp)
     return path
 
 
@@ -175,7 +180,8 @@ def write_overlay_png(
         cyan = np.array([0.0, 255.0, 255.0])
         rgb[[r0, r1], c0 : c1 + 1] = cyan
         rgb[r0 : r1 + 1, [c0, c1]] = cyan
-    Image.fromarray(rgb.round().astype(np.uint8), mode="RGB").save(path)
+    with atomic_output(path) as tmp:
+        Image.fromarray(rgb.round().astype(np.uint8), mode="RGB").save(tmp, format="PNG")
     return path
 
 
@@ -278,39 +284,52 @@ def write_dicom_seg(
                 for item in derivation.get("SourceImageSequence", []):
                     item.ReferencedFrameNumber = frame_index + 1
     seg.PatientOrientation = _PATIENT_ORIENTATION.get(view, ["L", "F"])
-    seg.save_as(path)
+    with atomic_output(path) as tmp:
+        seg.save_as(tmp)
     return path
 
 
 class InferenceCSVWriter:
-    """CSV summary of an inference run: a header, then one row per view, flushed row by row.
+    """CSV summary of an inference run: a header, then one row per view, the file replaced atomically.
+
+    Every :meth:`write_row` rewrites the whole file through :func:`~msanet_monai.io.atomic.atomic_output`
+    (a summary holds one row per view, so this stays cheap): a crash, a full disk or a kill leaves the
+    last complete version, never a cut row. A failed write raises
+    :class:`~msanet_monai.errors.OutputWriteError`; the row stays in memory and the next write retries.
 
     Args:
-        path: the ``.csv`` file (overwritten).
+        path: the ``.csv`` file (replaced).
         columns: column names; rows may leave any of them out (written empty).
+        write_now: write the header at once (else at the first row).
     """
 
-    def __init__(self, path: str | os.PathLike, columns: Sequence[str] = CSV_COLUMNS) -> None:
+    def __init__(self, path: str | os.PathLike, columns: Sequence[str] = CSV_COLUMNS, write_now: bool = True) -> None:
         self.path = os.fspath(path)
         self.columns = tuple(columns)
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self._file = open(self.path, "w", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
-        self._writer.writeheader()
-        self._file.flush()
+        self.rows: list[dict[str, Any]] = []
+        if write_now:
+            self.flush()
 
     def write_row(self, row: Mapping[str, Any]) -> None:
-        """Write one row and flush it to disk (an interrupted run keeps the rows already written)."""
+        """Add one row and replace the file with the header and every row so far."""
         unknown = set(row) - set(self.columns)
         if unknown:
             raise ValueError(f"{self.path}: unknown CSV column(s) {sorted(unknown)}")
-        self._writer.writerow({k: "" if row.get(k) is None else row[k] for k in self.columns})
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self.rows.append({k: "" if row.get(k) is None else row[k] for k in self.columns})
+        self.flush()
+
+    def flush(self, path: str | os.PathLike | None = None) -> str:
+        """Write the header and all rows to ``path`` (default: :attr:`path`) atomically; return the path."""
+        target = os.fspath(path) if path is not None else self.path
+        with atomic_output(target) as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="raise")
+                writer.writeheader()
+                writer.writerows(self.rows)
+        return target
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        """Nothing is held open; kept so the writer can be used as a context manager."""
 
     def __enter__(self) -> InferenceCSVWriter:
         return self

@@ -21,6 +21,7 @@ import torch
 from monai.utils import IgniteInfo, min_version, optional_import, string_list_all_gather
 from monai.utils import ImageMetaKey as Key
 
+from ..io.atomic import atomic_output
 from .froc import FROC_CURVE_COLUMNS
 from .lesion_detection import LESION_COUNT_NAMES, SIZE_CLASSES, summarise_lesion_counts
 
@@ -60,15 +61,9 @@ def lesion_columns(counts: np.ndarray) -> dict[str, int]:
 
 
 def _write_atomic(path: str, write: Callable[[Any], None]) -> None:
-    """Write ``path`` through ``write(file)`` into a temporary file first, then move it into place."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", newline="") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write the text file ``path`` through ``write(file)``, atomically (:func:`~msanet_monai.io.atomic.atomic_output`)."""
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
+        write(f)
 
 
 def pixel_score_summary(values: np.ndarray) -> dict[str, float]:

@@ -9,7 +9,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
 from msanet_monai.errors import BoneScanError
-from msanet_monai.io.bone_scan import DEFAULT_SPACING, read_bone_scan
+from msanet_monai.io.bone_scan import DEFAULT_SPACING, check_whole_body_geometry, read_bone_scan
 from msanet_monai.io.labelme import DEFAULT_LESION_LABELS
 from msanet_monai.io.masks import empty_mask_like, read_lesion_mask
 
@@ -27,7 +27,16 @@ class LoadBoneScand(MapTransform):
         view_key: item key naming the view to read.
         mirror_posterior: flip posterior views left-right (meta ``mirrored``).
         default_spacing: ``(row_mm, col_mm)`` when the file gives none.
+        check_geometry: refuse a view that is not shaped like a whole body (transposed, implausible
+            height/width: :func:`~msanet_monai.io.bone_scan.check_whole_body_geometry`).
+        required_spacing: ``(row_mm, col_mm)`` a view must have (within 2 %), or ``None`` to accept any.
+            Training and evaluation do not resample (their thorax window is ``roi_size`` pixels), so
+            they keep the default, the model's 2.26 mm; inference sets ``None`` and resamples with
+            ``Spacingd`` instead (``configs/inference.json``).
         allow_missing_keys: don't raise on missing keys.
+
+    Raises:
+        BoneScanError: unreadable or invalid file (:func:`read_bone_scan`), geometry or spacing refused.
     """
 
     def __init__(
@@ -36,9 +45,13 @@ class LoadBoneScand(MapTransform):
         view_key: str = "view",
         mirror_posterior: bool = True,
         default_spacing: Sequence[float] = DEFAULT_SPACING,
+        check_geometry: bool = True,
+        required_spacing: Sequence[float] | None = DEFAULT_SPACING,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
+        self.check_geometry = bool(check_geometry)
+        self.required_spacing = None if required_spacing is None else tuple(float(s) for s in required_spacing)
         self.view_key = view_key
         self.mirror_posterior = mirror_posterior
         self.default_spacing = tuple(default_spacing)
@@ -47,8 +60,18 @@ class LoadBoneScand(MapTransform):
         d = dict(data)
         view = d.get(self.view_key) or None
         for key in self.key_iterator(d):
-            d[key] = read_bone_scan(d[key], view=view, mirror_posterior=self.mirror_posterior,
-                                    default_spacing=self.default_spacing)
+            image = read_bone_scan(d[key], view=view, mirror_posterior=self.mirror_posterior,
+                                   default_spacing=self.default_spacing)
+            path, spacing = image.meta["filename_or_obj"], image.meta["pixel_spacing"]
+            if self.check_geometry:
+                check_whole_body_geometry(path, image.shape, spacing)
+            if self.required_spacing is not None and not all(
+                abs(s - r) <= 0.02 * r for s, r in zip(spacing, self.required_spacing)
+            ):
+                raise BoneScanError(path, f"pixel spacing {spacing[0]:g} x {spacing[1]:g} mm differs from the model's "
+                                    f"{self.required_spacing[0]:g} x {self.required_spacing[1]:g} mm; training and "
+                                    "evaluation do not resample (inference does): resample the scan and its mask first")
+            d[key] = image
         return d
 
 

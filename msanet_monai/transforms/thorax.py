@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
+from monai.data.utils import affine_to_spacing
 from monai.transforms import Crop, InvertibleTransform, MapTransform
 from scipy.ndimage import gaussian_filter, gaussian_filter1d
 
@@ -167,8 +168,8 @@ class ThoraxCropd(MapTransform, InvertibleTransform):
                 raise BoneScanError(path, f"fixed thorax box {list(self.box)} is outside the {rows} x {cols} image")
             return self.box
         counts = torch.as_tensor(image).detach().float().sum(dim=0).cpu().numpy()
-        spacing = image.meta.get("pixel_spacing", DEFAULT_SPACING) if isinstance(image, MetaTensor) else DEFAULT_SPACING
-        row_mm = float(spacing[0])
+        # the affine, not meta["pixel_spacing"]: after a Spacingd resampling only the affine is current
+        row_mm = float(affine_to_spacing(image.affine, r=2)[0]) if isinstance(image, MetaTensor) else DEFAULT_SPACING[0]
         return locate_thorax(counts, self.roi_size, row_mm=row_mm, path=path, **self.locate_kwargs)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
