@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["BoneScanError", "CheckpointError"]
+__all__ = ["BoneScanError", "CheckpointError", "ConfigError", "PROJECT_ERRORS"]
 
 
 class BoneScanError(ValueError):
@@ -37,3 +37,23 @@ class CheckpointError(ValueError):
         self.path = None if path is None else os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path is not None else problem)
+
+
+class ConfigError(ValueError):
+    """A bundle config value that cannot work; the message names the config id.
+
+    Args:
+        config_id: the id in ``bundle/configs/*.json`` (what ``--<id>`` overrides on the command line).
+        value: the value found.
+        problem: what is wrong with it and what would work.
+    """
+
+    def __init__(self, config_id: str, value: object, problem: str) -> None:
+        self.config_id = config_id
+        self.value = value
+        self.problem = problem
+        super().__init__(f"config id {config_id!r} = {value!r}: {problem}")
+
+
+#: the errors whose message is the whole story: a run that fails with one of them ends with that line
+PROJECT_ERRORS = (BoneScanError, CheckpointError, ConfigError)

@@ -6,6 +6,8 @@ from .utils import (
     LOSS_KEYS,
     AdversarialKeys,
     BestModelTracking,
+    check_training_outputs,
+    check_training_settings,
     latest_checkpoint,
     loss_terms,
     rank_zero_first,
@@ -23,4 +25,6 @@ __all__ = [
     "AtomicDiskSaver",
     "BestModelTracking",
     "rank_zero_first",
+    "check_training_settings",
+    "check_training_outputs",
 ]

@@ -13,7 +13,7 @@ from ignite import distributed as idist
 from monai.handlers import CheckpointSaver
 
 from msanet_monai.checkpoints import read_checkpoint
-from msanet_monai.errors import CheckpointError
+from msanet_monai.errors import BoneScanError, CheckpointError, ConfigError
 from msanet_monai.utils import as_flag
 from monai.utils.enums import CommonKeys as Keys
 
@@ -25,6 +25,8 @@ __all__ = [
     "resume_checkpoint",
     "BestModelTracking",
     "rank_zero_first",
+    "check_training_settings",
+    "check_training_outputs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -182,3 +184,59 @@ def rank_zero_first(func: Callable, *args: Any, **kwargs: Any) -> Any:
     """
     with idist.one_rank_first(rank=0):
         return func(*args, **kwargs)
+
+
+def _whole_number(config_id: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(config_id, value, "must be a whole number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(config_id, value, "must be a whole number") from None
+    if number != int(number):
+        raise ConfigError(config_id, value, "must be a whole number")
+    return int(number)
+
+
+def check_training_settings(num_epochs: Any, val_interval: Any, val_fraction: Any) -> bool:
+    """Refuse settings under which training would run and never write ``model.pt``.
+
+    Called first in train.json's ``training``; returns ``True`` so it can stand in the list.
+
+    Raises:
+        ConfigError: naming the config id: ``num_epochs`` < 1; ``val_interval`` < 1 or above
+            ``num_epochs`` (no validation would run, so no best model); ``val_fraction`` not in (0, 1)
+            (0 leaves no validation images, 1 no training images).
+    """
+    epochs = _whole_number("num_epochs", num_epochs)
+    if epochs < 1:
+        raise ConfigError("num_epochs", num_epochs, "must be at least 1")
+    interval = _whole_number("val_interval", val_interval)
+    if interval < 1:
+        raise ConfigError("val_interval", val_interval, "must be at least 1 (validate every N epochs)")
+    if interval > epochs:
+        raise ConfigError("val_interval", val_interval, f"is more than num_epochs ({epochs}): no validation "
+                          "would run and no models/model.pt would be written")
+    try:
+        fraction = float(val_fraction)
+    except (TypeError, ValueError):
+        raise ConfigError("val_fraction", val_fraction, "must be a number between 0 and 1") from None
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError("val_fraction", val_fraction, "must be above 0 and below 1 (the share of training "
+                          "patients held out to select models/model.pt)")
+    return True
+
+
+def check_training_outputs(ckpt_dir: str, filename: str = "model.pt") -> bool:
+    """Fail a training run that ends without ``ckpt_dir/filename`` (run last in ``training``; rank 0 only).
+
+    Raises:
+        BoneScanError: naming the missing file.
+    """
+    if idist.get_rank() > 0:  # only rank 0 writes the model
+        return True
+    path = os.path.join(ckpt_dir, filename)
+    if not os.path.isfile(path):
+        raise BoneScanError(path, "training ended without writing the best model: no validation ran, "
+                            "or its validation set was empty (see val_interval, val_fraction)")
+    return True
