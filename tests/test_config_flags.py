@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from monai.bundle import ConfigParser
 
 from msanet_monai.transforms import ThoraxCropd
@@ -38,7 +39,7 @@ def test_inference_crop_switch_from_the_command_line(crop_thorax, cropped):
 
 @pytest.mark.parametrize("resume", ["false", False])
 def test_training_resume_switch_off(tmp_path, resume):
-    (tmp_path / "checkpoint_epoch=3.pt").write_bytes(b"")
+    torch.save({"trainer": {"iteration": 3, "epoch_length": 1}}, tmp_path / "checkpoint_epoch=3.pt")
     parser = ConfigParser()
     parser.read_config(str(CONFIGS / "train.json"))
     parser.update({"ckpt_dir": str(tmp_path), "resume": resume})
