@@ -95,7 +95,8 @@ def latest_checkpoint(ckpt_dir: str, file_prefix: str = "checkpoint") -> str | N
 def resume_checkpoint(ckpt_dir: str, num_epochs: int, resume: Any = True, file_prefix: str = "checkpoint") -> str | None:
     """The checkpoint a run resumes from (config id ``resume_checkpoint``), logging the choice.
 
-    * ``resume`` false: ``None`` (a fresh run).
+    * ``resume`` false: ``None`` (a fresh run), but :class:`CheckpointError` if ``ckpt_dir`` already
+      holds checkpoints or ``model.pt`` of an earlier run (a fresh run would overwrite its model).
     * no checkpoint file in ``ckpt_dir``: one warning line, ``None``: the run starts at epoch 1 (so a
       job that always passes ``--resume true`` also works on its first start).
     * checkpoint files, none of which loads: :class:`CheckpointError` naming them (starting again
@@ -106,9 +107,15 @@ def resume_checkpoint(ckpt_dir: str, num_epochs: int, resume: Any = True, file_p
     Raises:
         CheckpointError: see above.
     """
-    if not as_flag(resume):
-        return None
     files = _checkpoint_files(ckpt_dir, file_prefix)
+    if not as_flag(resume):
+        earlier = [os.path.basename(p) for _, p in files]
+        earlier += ["model.pt"] if os.path.isfile(os.path.join(ckpt_dir, "model.pt")) else []
+        if earlier:
+            # a fresh run here would overwrite model.pt and leave the old checkpoints for a later resume to pick
+            raise CheckpointError(ckpt_dir, f"holds the outputs of an earlier training run ({', '.join(earlier)}): "
+                                  "add --resume true to continue it, or pass another --ckpt_dir; nothing was overwritten")
+        return None
     if not files:
         logger.warning("resume: no checkpoint %s_epoch=N.pt in %s: training starts at epoch 1", file_prefix, ckpt_dir)
         return None
