@@ -14,7 +14,7 @@ import numpy as np
 
 from msanet_monai.errors import BoneScanError
 
-__all__ = ["REQUIRED_KEYS", "PATH_KEYS", "load_datalist", "split_by_patient"]
+__all__ = ["REQUIRED_KEYS", "PATH_KEYS", "load_datalist", "check_patient_ids", "split_by_patient"]
 
 REQUIRED_KEYS = ("image", "view", "patient_id")
 PATH_KEYS = ("image", "label", "labelme")  # keys holding paths relative to the datalist's folder
@@ -33,7 +33,8 @@ def load_datalist(path: str | os.PathLike, section: str = "training", require_la
 
     Raises:
         BoneScanError: naming the datalist and the item: unreadable file, missing section, missing key,
-            missing file.
+            missing file; patient ids that differ only in case or spaces, or a patient in two sections
+            (:func:`check_patient_ids`).
     """
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
@@ -61,7 +62,45 @@ def load_datalist(path: str | os.PathLike, section: str = "training", require_la
                 item[key] = os.path.normpath(os.path.join(os.path.dirname(path), item[key]))
                 if not os.path.isfile(item[key]):
                     raise BoneScanError(path, f"item {where}: {key} file not found: {item[key]}")
+    check_patient_ids(document, path)
     return items
+
+
+def _normalized(patient_id: object) -> str:
+    return " ".join(str(patient_id).split()).casefold()
+
+
+def check_patient_ids(document: dict, path: str | os.PathLike) -> None:
+    """Refuse patient ids that would break grouping by patient, across every section of a datalist.
+
+    A split by patient (training/validation here, training/test in the file) is only as good as the
+    ids: two spellings of one patient (``"P001"`` and ``"p001 "``) would be split apart, and a patient
+    listed in both ``training`` and ``test`` makes the test figures optimistic.
+
+    Raises:
+        BoneScanError: naming the datalist and the ids: ids that differ only in case or spaces, or a
+            patient in more than one section.
+    """
+    spellings: dict[str, set[str]] = {}
+    sections: dict[str, set[str]] = {}
+    for section, items in document.items():
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, dict) and "patient_id" in item:
+                key = _normalized(item["patient_id"])
+                spellings.setdefault(key, set()).add(str(item["patient_id"]))
+                sections.setdefault(key, set()).add(section)
+    for key in sorted(spellings):
+        if len(spellings[key]) > 1:
+            names = ", ".join(repr(n) for n in sorted(spellings[key]))
+            raise BoneScanError(path, f"patient ids {names} differ only in case or spaces: write each patient's id "
+                                "one way, or the split by patient treats them as different patients")
+    for key in sorted(sections):
+        if len(sections[key]) > 1:
+            (name,) = spellings[key]
+            raise BoneScanError(path, f"patient {name!r} is in more than one section ({', '.join(sorted(sections[key]))}): "
+                                "a patient's views must all be on one side of the split")
 
 
 def split_by_patient(items: Sequence[dict], val_fraction: float = 0.2, seed: int = 42) -> tuple[list[dict], list[dict]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["BoneScanError", "CheckpointError", "OutputWriteError"]
+__all__ = ["BoneScanError", "CheckpointError", "ConfigError", "OutputWriteError", "PROJECT_ERRORS"]
 
 
 class BoneScanError(ValueError):
@@ -45,3 +45,23 @@ class OutputWriteError(BoneScanError):
     Raised for a full disk, a read-only or missing folder, or a permission error; ``path`` is the
     output file being written (not its temporary name), so a CSV row can say which file is missing.
     """
+
+
+class ConfigError(ValueError):
+    """A bundle config value that cannot work; the message names the config id.
+
+    Args:
+        config_id: the id in ``bundle/configs/*.json`` (what ``--<id>`` overrides on the command line).
+        value: the value found.
+        problem: what is wrong with it and what would work.
+    """
+
+    def __init__(self, config_id: str, value: object, problem: str) -> None:
+        self.config_id = config_id
+        self.value = value
+        self.problem = problem
+        super().__init__(f"config id {config_id!r} = {value!r}: {problem}")
+
+
+#: the errors whose message is the whole story: a run that fails with one of them ends with that line
+PROJECT_ERRORS = (BoneScanError, CheckpointError, ConfigError)

@@ -119,15 +119,16 @@ def shareable_config(config: dict[str, Any], generator_channels: list[int] | Non
     """One config of ``bundle/configs`` as the shared bundle holds it.
 
     ``"$import scripts"`` goes first in ``imports`` (when the config has imports: override files
-    such as quick.json have none and are merged onto one that has), a ``dataset_dir`` beside the
-    bundle moves inside it, and ``generator_channels`` (when given) is set to the shipped weights'.
+    such as quick.json have none and are merged onto one that has), a ``dataset_dir`` or
+    ``synthetic_dataset_dir`` beside the bundle moves inside it, and ``generator_channels`` (when
+    given) is set to the shipped weights'.
     """
     config = dict(config)
     if "imports" in config:
         config["imports"] = ["$import scripts"] + [item for item in config["imports"] if item != "$import scripts"]
-    dataset_dir = config.get("dataset_dir")
-    if isinstance(dataset_dir, str):
-        config["dataset_dir"] = dataset_dir.replace(_OUTSIDE_DATA, _INSIDE_DATA)
+    for key in ("synthetic_dataset_dir", "dataset_dir"):
+        if isinstance(config.get(key), str):
+            config[key] = config[key].replace(_OUTSIDE_DATA, _INSIDE_DATA)
     if generator_channels is not None:
         config["generator_channels"] = list(generator_channels)
     return config

@@ -220,9 +220,18 @@ def test_resume_from_a_checkpoint_of_other_widths_names_the_file(tmp_path):
     assert first.state.iteration == 0  # stopped before any step
 
 
-def test_latest_checkpoint_picks_highest_epoch(tmp_path):
+def test_latest_checkpoint_picks_the_newest_that_loads(tmp_path, caplog):
     assert latest_checkpoint(str(tmp_path)) is None
     for epoch in (2, 9, 10):
-        (tmp_path / f"checkpoint_epoch={epoch}.pt").write_bytes(b"")
+        torch.save({"trainer": {"iteration": epoch, "epoch_length": 1}}, tmp_path / f"checkpoint_epoch={epoch}.pt")
+    full = (tmp_path / "checkpoint_epoch=10.pt").read_bytes()
+    (tmp_path / "checkpoint_epoch=10.pt").write_bytes(full[: len(full) // 2])  # truncated by a crash
+    (tmp_path / "checkpoint_epoch=11.pt").write_bytes(b"")
+    torch.save({"model": {}}, tmp_path / "checkpoint_epoch=12.pt")  # not a training checkpoint
     (tmp_path / "model.pt").write_bytes(b"")
-    assert latest_checkpoint(str(tmp_path)).endswith("checkpoint_epoch=10.pt")
+    assert latest_checkpoint(str(tmp_path)).endswith("checkpoint_epoch=9.pt")
+    skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert len(skipped) == 3, skipped
+    assert "checkpoint_epoch=12.pt: is not a full training checkpoint" in skipped[0]
+    assert "checkpoint_epoch=11.pt: checkpoint file is empty" in skipped[1]
+    assert "checkpoint_epoch=10.pt: not a PyTorch weights checkpoint" in skipped[2]

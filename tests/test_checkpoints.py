@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import pytest
@@ -141,3 +142,31 @@ def test_checkpoint_loader_handler(tmp_path):
         _run_loader(CheckpointLoader(load_path=str(wide), load_dict={"model": _generator()}))
     with pytest.raises(CheckpointError, match="checkpoint file not found"):
         _run_loader(CheckpointLoader(load_path=str(tmp_path / "none.pt"), load_dict={"model": _generator()}))
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise OSError(28, "No space left on device")  # what a full disk does halfway through torch.save
+
+
+def test_atomic_saver_keeps_the_old_file_until_the_new_one_is_complete(tmp_path):
+    from msanet_monai.engines import AtomicDiskSaver
+
+    saver = AtomicDiskSaver(str(tmp_path))
+    saver({"w": torch.ones(2)}, "checkpoint_epoch=1.pt")
+    # Ignite retires the old file first, then saves the new one: the old one must survive a failed save
+    saver.remove("checkpoint_epoch=1.pt")
+    with pytest.raises(OSError, match="No space left"):
+        saver({"w": _Unpicklable()}, "checkpoint_epoch=2.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_epoch=1.pt"]  # no partial, no tmp file
+    saver.remove("checkpoint_epoch=1.pt")
+    saver({"w": torch.zeros(2)}, "checkpoint_epoch=2.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_epoch=2.pt"]
+    assert torch.equal(torch.load(tmp_path / "checkpoint_epoch=2.pt", weights_only=True)["w"], torch.zeros(2))
+    # a fixed name (model.pt) that was lost meanwhile: saving again neither fails nor deletes the new file
+    best = AtomicDiskSaver(str(tmp_path), filename="model.pt")
+    best({"w": torch.ones(1)}, "ignored.pt")
+    os.remove(tmp_path / "model.pt")
+    best.remove("ignored.pt")
+    best({"w": torch.full((1,), 3.0)}, "ignored.pt")
+    assert torch.load(tmp_path / "model.pt", weights_only=True)["w"].item() == 3.0

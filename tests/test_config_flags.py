@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from monai.bundle import ConfigParser
 
+from msanet_monai.excepthook import project_error
 from msanet_monai.transforms import ThoraxCropd
 from msanet_monai.utils import as_flag
 
@@ -38,10 +40,15 @@ def test_inference_crop_switch_from_the_command_line(crop_thorax, cropped):
 
 @pytest.mark.parametrize("resume", ["false", False])
 def test_training_resume_switch_off(tmp_path, resume):
-    (tmp_path / "checkpoint_epoch=3.pt").write_bytes(b"")
     parser = ConfigParser()
     parser.read_config(str(CONFIGS / "train.json"))
     parser.update({"ckpt_dir": str(tmp_path), "resume": resume})
     assert parser.get_parsed_content("resume_checkpoint") is None
+    # a fresh run into the checkpoints of an earlier one is refused rather than overwriting its model
+    torch.save({"trainer": {"iteration": 3, "epoch_length": 1}}, tmp_path / "checkpoint_epoch=3.pt")
+    with pytest.raises(RuntimeError) as info:
+        parser.get_parsed_content("resume_checkpoint", lazy=False)
+    assert "holds the outputs of an earlier training run (checkpoint_epoch=3.pt): add --resume true" in str(
+        project_error(info.value))
     parser["resume"] = "true"
     assert parser.get_parsed_content("resume_checkpoint", lazy=False).endswith("checkpoint_epoch=3.pt")

@@ -69,3 +69,29 @@ def test_split_keeps_patients_together():
     assert split_by_patient(items[:3], 0.2)[1]  # two patients: one still goes to validation
     with pytest.raises(ValueError):
         split_by_patient(items, 1.0)
+
+
+def _rewrite(synthetic_dataset, tmp_path, change):
+    path = _copy(synthetic_dataset, tmp_path)
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_patient_ids_differing_in_case_or_spaces_are_refused(synthetic_dataset, tmp_path):
+    def respell(document):  # another spelling of the first patient's id on the second item
+        document["training"][1]["patient_id"] = " " + document["training"][0]["patient_id"].lower()
+
+    path = _rewrite(synthetic_dataset, tmp_path, respell)
+    with pytest.raises(BoneScanError, match=r"dataset\.json: patient ids ' syn\d+', 'SYN\d+' differ only in case or spaces"):
+        load_datalist(path, "training")
+
+
+def test_patient_in_training_and_test_is_refused(synthetic_dataset, tmp_path):
+    def leak(document):
+        document["test"][0]["patient_id"] = document["training"][0]["patient_id"]
+
+    path = _rewrite(synthetic_dataset, tmp_path, leak)
+    with pytest.raises(BoneScanError, match=r"dataset\.json: patient 'SYN\d+' is in more than one section \(test, training\)"):
+        load_datalist(path, "test")

@@ -84,9 +84,16 @@ def test_layout_is_what_the_zoo_requires(shared_bundle):
     inference = json.loads((b / "configs" / "inference.json").read_text())
     assert inference["imports"][0] == "$import scripts"
     assert inference["generator_channels"] == read_release()["generator_channels"]
-    for name in ("train.json", "inference.json", "quick.json"):
-        dataset_dir = json.loads((b / "configs" / name).read_text())["dataset_dir"]
-        assert "/../" not in dataset_dir and dataset_dir.startswith("$@bundle_root + '/data/"), (name, dataset_dir)
+    from monai.bundle import ConfigParser
+
+    for files in (["train.json"], ["train.json", "quick.json"], ["inference.json"], ["inference.json", "quick.json"]):
+        parser = ConfigParser()
+        parser.read_config([str(b / "configs" / f) for f in files])
+        parser["bundle_root"] = str(b)
+        for key in ("dataset_dir", "synthetic_dataset_dir"):
+            if key in parser:
+                path = os.path.abspath(parser.get_parsed_content(key))
+                assert path.startswith(str(b / "data") + os.sep), (files, key, path)
 
 
 def test_large_files_hash_matches_and_catches_a_changed_file(shared_bundle, tmp_path):
@@ -218,14 +225,14 @@ def test_wheel_builds_and_works_outside_the_checkout(tmp_path):
 def test_training_in_the_shared_bundle_zoo_unit_test_style(shared_bundle, tmp_path):
     """train.json + quick.json of the shared bundle: data generated inside it, properties, one tiny epoch."""
     bundle = tmp_path / BUNDLE_NAME
-    shutil.copytree(shared_bundle, bundle)  # a copy: training replaces models/model.pt
+    shutil.copytree(shared_bundle, bundle)
     shipped = (bundle / "models" / "model.pt").read_bytes()
     script = """
 import json
 from monai.bundle import ConfigWorkflow
 tiny = {"generator_channels": [4, 8, 8, 16, 16], "critic_channels": [4, 8, 8, 16, 16, 16], "roi_size": [128, 128],
         "num_patients": 6, "train_items": "$@data_split[0][:4]", "val_items": "$@data_split[1][:2]",
-        "num_epochs": 1, "val_interval": 1, "cache_rate": 0.0, "num_workers": 0}
+        "num_epochs": 1, "val_interval": 1, "cache_rate": 0.0, "num_workers": 0, "ckpt_dir": "models/retrained"}
 workflow = ConfigWorkflow(workflow_type="train", config_file=["configs/train.json", "configs/quick.json"],
     meta_file="configs/metadata.json", logging_file="configs/logging.conf", bundle_root=".", **tiny)
 workflow.initialize()
@@ -238,6 +245,6 @@ print("missing properties:", json.dumps(missing))
     (line,) = [line for line in out.splitlines() if line.startswith("missing properties:")]
     assert json.loads(line.split(":", 1)[1]) == []
     assert (bundle / "data" / "synthetic_quick" / "dataset.json").is_file()  # inside the bundle
-    trained = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    trained = torch.load(bundle / "models" / "retrained" / "model.pt", weights_only=True)
     assert trained["enc1.conv1.conv.weight"].shape[0] == 4  # the tiny widths of this run
-    assert (bundle / "models" / "model.pt").read_bytes() != shipped  # as documented: training replaces it
+    assert (bundle / "models" / "model.pt").read_bytes() == shipped  # the shipped weights are never overwritten

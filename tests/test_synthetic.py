@@ -153,3 +153,49 @@ def test_generated_dicom_passes_dciodvfy(synthetic_dataset):
         run = subprocess.run(["dciodvfy", os.path.join(root, image)], capture_output=True, text=True)
         errors = [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
         assert errors == [], image
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_ensure_dataset_never_touches_a_users_folder(tmp_path, caplog):
+    import logging
+
+    from msanet_monai.errors import BoneScanError
+
+    caplog.set_level(logging.INFO, logger="msanet_monai")
+    # the user's own data set: a datalist and scans, no generator marker -> used as it is, nothing written
+    mine = tmp_path / "mine"
+    (mine / "scans").mkdir(parents=True)
+    (mine / "dataset.json").write_text('{"training": [], "test": []}')
+    (mine / "scans" / "p1.dcm").write_bytes(b"DICM" * 10)
+    before = _tree(mine)
+    assert ensure_dataset(mine, num_patients=2, seed=1) == str(mine / "dataset.json")
+    assert _tree(mine) == before and sorted(os.listdir(tmp_path)) == ["mine"]
+    assert "not written by the synthetic generator: training on it" in caplog.text
+    # a folder with other files and no datalist: an error naming it, nothing written
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(BoneScanError, match=r"other: dataset_dir holds files but no dataset.json"):
+        ensure_dataset(other, num_patients=2, seed=1)
+    assert _tree(other) == {"notes.txt": b"keep me"}
+    with pytest.raises(BoneScanError, match="not written by the synthetic generator"):
+        generate_dataset(other, num_patients=2, seed=1)
+    assert _tree(other) == {"notes.txt": b"keep me"}
+    # a missing folder is generated into only when generation is allowed
+    with pytest.raises(BoneScanError, match=r"missing: dataset_dir does not exist and generate_dataset is false"):
+        ensure_dataset(tmp_path / "missing", num_patients=2, seed=1, generate=False)
+    assert not (tmp_path / "missing").exists()
+    # a generated set the user added a file to is not replaced by a set with other parameters
+    gen = tmp_path / "gen"
+    ensure_dataset(gen, num_patients=2, seed=1)
+    assert "generating the synthetic set (2 patients, seed 1)" in caplog.text
+    (gen / "labels" / "my_correction.nii.gz").write_bytes(b"mine")
+    before = _tree(gen)
+    with pytest.raises(BoneScanError, match=r"labels/my_correction.nii.gz\): it is not replaced"):
+        ensure_dataset(gen, num_patients=3, seed=1)
+    assert _tree(gen) == before
+    with pytest.raises(BoneScanError, match="other parameters"):
+        ensure_dataset(tmp_path / "gen", num_patients=2, seed=2, generate=False)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 
-from msanet_monai.synthetic.generator import ensure_dataset, generate_dataset
+from msanet_monai.synthetic.generator import ensure_dataset
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,10 +18,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--force", action="store_true", help="regenerate even if an identical set is there")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    if args.force:
-        path = generate_dataset(args.out, num_patients=args.num_patients, seed=args.seed)
-    else:
-        path = ensure_dataset(args.out, num_patients=args.num_patients, seed=args.seed)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    path = ensure_dataset(args.out, num_patients=args.num_patients, seed=args.seed, force=args.force)
     with open(path, encoding="utf-8") as f:
         datalist = json.load(f)
     for section in ("training", "test"):

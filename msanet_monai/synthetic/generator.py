@@ -10,7 +10,9 @@ paper's: 200 training images of 118 patients, 86 test images of 53 patients.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from msanet_monai.errors import BoneScanError
 from msanet_monai.io.bone_scan import VIEWS
 from msanet_monai.io.labelme import write_labelme
 from msanet_monai.io.nm_dicom import deterministic_uid, write_whole_body_nm
@@ -27,6 +30,8 @@ from msanet_monai.synthetic.phantom import PIXEL_SPACING_MM, WHOLE_BODY_SHAPE, C
 
 __all__ = ["SyntheticScan", "GENERATOR_VERSION", "simulate_patient", "split_counts", "generate_dataset",
            "ensure_dataset"]
+
+logger = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1"
 MARKER = ".generated.json"
@@ -160,6 +165,8 @@ def generate_dataset(out_dir: str | os.PathLike, num_patients: int = 171, seed: 
     if num_patients < 2:
         raise ValueError(f"num_patients must be at least 2 (one training and one test patient), got {num_patients}")
     out_dir = os.fspath(out_dir)
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and _read_marker(out_dir) is None:
+        raise BoneScanError(out_dir, "folder is not empty and was not written by the synthetic generator: nothing is written into it")
     for sub in ("images", "labels", "labelme"):
         os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
     n = split_counts(num_patients)
@@ -188,40 +195,135 @@ def generate_dataset(out_dir: str | os.PathLike, num_patients: int = 171, seed: 
     return datalist_path
 
 
-def _is_current(out_dir: str, parameters: dict) -> bool:
+def _read_marker(out_dir: str) -> dict | None:
     try:
         with open(os.path.join(out_dir, MARKER), encoding="utf-8") as f:
             marker = json.load(f)
     except (OSError, ValueError):
-        return False
-    return marker == parameters and os.path.isfile(os.path.join(out_dir, "dataset.json"))
+        return None
+    return marker if isinstance(marker, dict) else None
 
 
-def ensure_dataset(out_dir: str | os.PathLike, num_patients: int = 171, seed: int = 42) -> str:
-    """The datalist of the data set in ``out_dir``, generating it only if missing or made with other parameters.
+def _is_current(out_dir: str, parameters: dict) -> bool:
+    return _read_marker(out_dir) == parameters and os.path.isfile(os.path.join(out_dir, "dataset.json"))
 
-    The set is generated into a temporary sibling folder and renamed into place, so processes started
-    together (DDP ranks) never see a half-written set; the last one to finish finds it in place.
-    """
-    out_dir = os.path.abspath(os.fspath(out_dir))
+
+# every file the generator writes, relative to its folder: a folder holding anything else is not only ours
+_OWN_FILES = re.compile(
+    r"^(dataset\.json|\.generated\.json|images(/SYN\d+\.dcm)?|labels(/SYN\d+_(anterior|posterior)\.nii\.gz)?"
+    r"|labelme(/SYN\d+_(anterior|posterior)\.json)?)$"
+)
+
+
+def _foreign_files(out_dir: str) -> list[str]:
+    """Paths under ``out_dir`` that the generator would not have written (relative, sorted)."""
+    foreign = []
+    for root, dirs, files in os.walk(out_dir):
+        for name in dirs + files:
+            rel = os.path.relpath(os.path.join(root, name), out_dir).replace(os.sep, "/")
+            if not _OWN_FILES.match(rel):
+                foreign.append(rel)
+    return sorted(foreign)
+
+
+def _replace_folder(out_dir: str, num_patients: int, seed: int) -> None:
+    """Generate into a temporary sibling and rename it into place (the old generated set, if any, is
+    moved aside first and removed only once the new one is in place)."""
     parameters = _parameters(num_patients, seed)
-    if _is_current(out_dir, parameters):
-        return os.path.join(out_dir, "dataset.json")
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
-    staging = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    base = os.path.basename(out_dir)
+    # retired sets of an earlier run that was killed between the two renames below: ours by name and marker
+    for name in os.listdir(parent):
+        old = os.path.join(parent, name)
+        if name.startswith(f".{base}.old-") and _read_marker(old) is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = os.path.join(parent, f".{base}.tmp-{tag}")
+    retired = os.path.join(parent, f".{base}.old-{tag}")
     try:
         generate_dataset(staging, num_patients=num_patients, seed=seed)
-        if not _is_current(out_dir, parameters):  # another process may have finished first
-            if os.path.exists(out_dir):
-                stale = staging + ".old"
-                os.rename(out_dir, stale)
-                shutil.rmtree(stale, ignore_errors=True)
-            try:
-                os.rename(staging, out_dir)
-            except OSError:
-                if not _is_current(out_dir, parameters):
-                    raise
+        if _is_current(out_dir, parameters):  # another process (DDP rank) finished first
+            return
+        if os.path.isdir(out_dir) and os.listdir(out_dir):
+            os.rename(out_dir, retired)  # only ever a folder that carries the generator's marker
+        try:
+            os.rename(staging, out_dir)  # also replaces an empty folder
+        except OSError:
+            if not _is_current(out_dir, parameters):
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return os.path.join(out_dir, "dataset.json")
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def ensure_dataset(
+    out_dir: str | os.PathLike, num_patients: int = 171, seed: int = 42, generate: bool = True, force: bool = False
+) -> str:
+    """The datalist to train on from ``out_dir``, generating the synthetic set only where that is safe.
+
+    What happens, each logged (logger ``msanet_monai.synthetic``):
+
+    * ``out_dir`` holds a set this generator wrote (marker ``.generated.json``) with these
+      parameters: it is used as it is.
+    * ``out_dir`` holds a generated set with other parameters: with ``generate`` it is regenerated
+      (built in a temporary sibling folder, then renamed into place: a crash leaves the old set or
+      the new one, never a half-written one); a set holding files the generator did not write is
+      never replaced.
+    * ``out_dir`` holds a ``dataset.json`` the generator did not write (your own data): that
+      datalist is used and nothing is written.
+    * ``out_dir`` is missing or empty: with ``generate`` the set is generated into it, else an error.
+    * anything else (a folder with other files and no ``dataset.json``): an error naming it.
+
+    Processes started together (DDP ranks) never see a half-written set; the last to finish finds it in place.
+
+    Args:
+        out_dir: the data set folder (config id ``dataset_dir``).
+        num_patients: patients of a generated set (``num_patients``).
+        seed: seed of a generated set (``dataset_seed``).
+        generate: whether generating synthetic data into ``out_dir`` is allowed (``generate_dataset``).
+        force: regenerate a generated set even when its parameters match (same safety rules).
+
+    Raises:
+        BoneScanError: naming ``out_dir`` when it cannot be used and must not be written.
+    """
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    datalist = os.path.join(out_dir, "dataset.json")
+    parameters = _parameters(num_patients, seed)
+    marker = _read_marker(out_dir)
+    if marker is not None and _is_current(out_dir, parameters) and not force:
+        logger.info("data: the synthetic set in %s (%d patients, seed %d, generated earlier)", out_dir, num_patients, seed)
+        return datalist
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise BoneScanError(out_dir, "dataset_dir is a file, expected a folder")
+    if marker is None and os.path.isfile(datalist):
+        logger.info("data: %s was not written by the synthetic generator: training on it, nothing is generated", datalist)
+        return datalist
+    exists = os.path.isdir(out_dir)
+    if marker is None and exists and os.listdir(out_dir):
+        raise BoneScanError(
+            out_dir,
+            "dataset_dir holds files but no dataset.json and was not written by the synthetic generator "
+            "(no .generated.json): nothing is written into it; name a new folder for generated data, or pass "
+            "--datalist with your own dataset.json",
+        )
+    if marker is not None:
+        foreign = _foreign_files(out_dir)
+        if foreign:
+            raise BoneScanError(
+                out_dir,
+                f"the synthetic set here was made with other parameters ({marker}), but the folder also holds "
+                f"files the generator did not write ({', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}): "
+                "it is not replaced; move those files or name another dataset_dir",
+            )
+    if not generate:
+        what = (f"holds a synthetic set made with other parameters ({marker})" if marker is not None
+                else "does not exist" if not exists else "is empty")
+        raise BoneScanError(
+            out_dir, f"dataset_dir {what} and generate_dataset is false: pass --generate_dataset true to "
+            f"generate {num_patients} synthetic patients (seed {seed}) into it, or --datalist with your own dataset.json",
+        )
+    action = "regenerating" if marker is not None else "generating"
+    logger.info("data: %s the synthetic set (%d patients, seed %d) into %s", action, num_patients, seed, out_dir)
+    _replace_folder(out_dir, num_patients, seed)
+    return datalist
