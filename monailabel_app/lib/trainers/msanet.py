@@ -43,8 +43,7 @@ def labelled_datalist(
             "patient_id": image_id,
             "label": datastore.get_label_uri(image_id, label_tag),
         }
-        if view:
-            item["view"] = view
+        item["view"] = view or "anterior"  # a single-view NIfTI/PNG holds the view as acquired
         items.append(item)
     return items
 
