@@ -94,8 +94,12 @@ def setup(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(setup):
     port = _free_port()
+    # a copy of the app: the server writes logs/ and the trainer train/ into the app folder
+    app = setup["root"] / "app"
+    if not app.exists():
+        shutil.copytree(APP, app, ignore=shutil.ignore_patterns("logs", "model", "train", "tests", "__pycache__"))
     configs = ",".join(["configs/inference.json", *setup["width_configs"]])
-    cmd = [str(Path(sys.executable).parent / "monailabel"), "start_server", "--app", str(APP),
+    cmd = [str(Path(sys.executable).parent / "monailabel"), "start_server", "--app", str(app),
            "--studies", str(setup["studies"]), "--host", "127.0.0.1", "--port", str(port),
            "--conf", "bundle", str(BUNDLE), "--conf", "configs", configs,
            "--conf", "model_path", str(setup["weights"])]
