@@ -1,0 +1,1 @@
+"""Infer and train tasks of the MSA-Net MONAI Label app."""

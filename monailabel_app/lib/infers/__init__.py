@@ -1,0 +1,3 @@
+from .msanet import MSANetInfer
+
+__all__ = ["MSANetInfer"]

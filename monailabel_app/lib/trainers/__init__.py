@@ -1,0 +1,3 @@
+from .msanet import MSANetTrain, labelled_datalist
+
+__all__ = ["MSANetTrain", "labelled_datalist"]

@@ -1,0 +1,217 @@
+"""A real MONAI Label server with this app on 127.0.0.1: info, infer, label, train, infer again.
+
+Tiny weights are trained here with the bundle's own training command; the bundle's own
+``run inference`` on the same studies gives the masks the server must reproduce pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = ROOT / "bundle"
+CONFIGS = BUNDLE / "configs"
+APP = ROOT / "monailabel_app"
+TINY = {
+    "generator_channels": [4, 8, 8, 16, 16],
+    "critic_channels": [4, 8, 8, 16, 16, 16],
+    "roi_size": [128, 128],
+    "num_epochs": 2,
+    "train_batch_size": 4,
+    "val_batch_size": 4,
+    "num_workers": 0,
+}
+
+
+def _bundle(args: list[str], configs: list[str], cwd: Path) -> None:
+    cmd = [sys.executable, "-m", "monai.bundle", "run", *args[:1], "--meta_file", str(CONFIGS / "metadata.json"),
+           "--config_file", json.dumps(configs), "--logging_file", str(CONFIGS / "logging.conf"), *args[1:]]
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from msanet_monai.io import read_bone_scan
+    from msanet_monai.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("ml")
+    datalist = generate_dataset(root / "data", num_patients=6, seed=42)
+    tiny = root / "tiny.json"
+    tiny.write_text(json.dumps(TINY))
+    width_configs = [str(CONFIGS / "quick.json"), str(tiny)]
+    train_root = root / "train"
+    train_root.mkdir()
+    _bundle(["training", "--bundle_root", str(train_root), "--datalist", datalist],
+            [str(CONFIGS / "train.json"), *width_configs], BUNDLE)
+    weights = root / "model" / "msanet.pt"
+    weights.parent.mkdir()
+    shutil.copyfile(train_root / "models" / "model.pt", weights)
+
+    # studies: a two-view NM study, a NIfTI and a 16-bit PNG of single views
+    items = json.loads(Path(datalist).read_text())["test"]
+    dual = next(i for i in items if i.get("view") == "posterior")["image"]
+    studies = root / "studies"
+    studies.mkdir()
+    dual_path = Path(shutil.copy(Path(datalist).parent / dual, studies / "study.dcm"))
+    single = read_bone_scan(dual_path, view="anterior", mirror_posterior=False)
+    counts = np.asarray(single[0])
+    nib.save(nib.Nifti1Image(counts, np.diag([2.4, 2.4, 1.0, 1.0])), studies / "scan_nifti.nii.gz")
+    Image.fromarray(np.clip(counts, 0, 65535).astype(np.uint16)).save(studies / "scan_png.png")
+
+    # the bundle's own inference on the same inputs (the study gives both views)
+    ref_in = root / "ref_in"
+    ref_in.mkdir()
+    for name in ("study.dcm", "scan_nifti.nii.gz", "scan_png.png"):
+        shutil.copy(studies / name, ref_in / name)
+    ref_out = root / "ref_out"
+    _bundle(["inference", "--bundle_root", str(BUNDLE), "--input_dir", str(ref_in), "--output_dir", str(ref_out),
+             "--ckpt_path", str(weights), "--write_overlay", "false", "--write_dicom_seg", "false"],
+            [str(CONFIGS / "inference.json"), *width_configs], BUNDLE)
+    return {"root": root, "studies": studies, "weights": weights, "width_configs": width_configs, "ref": ref_out}
+
+
+@pytest.fixture(scope="module")
+def server(setup):
+    port = _free_port()
+    # a copy of the app: the server writes logs/ and the trainer train/ into the app folder
+    app = setup["root"] / "app"
+    if not app.exists():
+        shutil.copytree(APP, app, ignore=shutil.ignore_patterns("logs", "model", "train", "tests", "__pycache__"))
+    configs = ",".join(["configs/inference.json", *setup["width_configs"]])
+    cmd = [str(Path(sys.executable).parent / "monailabel"), "start_server", "--app", str(app),
+           "--studies", str(setup["studies"]), "--host", "127.0.0.1", "--port", str(port),
+           "--conf", "bundle", str(BUNDLE), "--conf", "configs", configs,
+           "--conf", "model_path", str(setup["weights"])]
+    log = open(setup["root"] / "server.log", "w")
+    env = dict(os.environ, MONAI_LABEL_DATASTORE_AUTO_RELOAD="false", MONAI_LABEL_SESSIONS="false")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        assert proc.poll() is None, (setup["root"] / "server.log").read_text()[-4000:]
+        try:
+            if requests.get(f"{url}/info/", timeout=5).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    else:
+        pytest.fail("server did not answer in 180 s:\n" + (setup["root"] / "server.log").read_text()[-4000:])
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
+def _infer(url: str, image: str, tmp: Path, **files) -> np.ndarray:
+    start = time.time()
+    r = requests.post(f"{url}/infer/msanet", params={"image": image, "output": "image"}, files=files or None,
+                      timeout=300)
+    assert r.status_code == 200, r.text
+    out = tmp / f"{image or 'upload'}_pred.nii.gz"
+    out.write_bytes(r.content)
+    print(f"/infer {image or 'upload'}: {time.time() - start:.2f} s")
+    return np.asarray(nib.load(out).dataobj)
+
+
+def _ref(setup, stem: str) -> np.ndarray:
+    return np.asarray(nib.load(setup["ref"] / f"{stem}_mask.nii.gz").dataobj)
+
+
+def test_info_lists_model(server):
+    info = requests.get(f"{server}/info/", timeout=30).json()
+    assert "msanet" in info["models"]
+    assert info["models"]["msanet"]["labels"] == {"lesion": 1}
+    assert info["models"]["msanet"]["dimension"] == 2
+
+
+def test_datastore_lists_each_view(server):
+    objects = requests.get(f"{server}/datastore/", params={"output": "all"}, timeout=30).json()["objects"]
+    assert {"study_anterior", "study_posterior", "scan_nifti", "scan_png"} <= set(objects)
+
+
+@pytest.mark.parametrize("image,stem", [("study_anterior", "study_anterior"), ("study_posterior", "study_posterior"),
+                                        ("scan_nifti", "scan_nifti_anterior")])
+def test_infer_equals_bundle_inference(server, setup, tmp_path, image, stem):
+    mask = _infer(server, image, tmp_path)
+    ref = _ref(setup, stem)
+    assert mask.shape == ref.shape == (1024, 256)
+    assert ref.any(), "the tiny model found nothing: the comparison would be trivial"
+    assert not np.array_equal(ref, ref[:, ::-1]), "a left-right symmetric mask cannot show a mirrored posterior"
+    assert np.array_equal(mask, ref), f"{int((mask != ref).sum())} pixels differ"
+
+
+def test_infer_uploaded_png(server, setup, tmp_path):
+    with open(setup["studies"] / "scan_png.png", "rb") as f:
+        mask = _infer(server, "", tmp_path, file=("scan.png", f, "image/png"))
+    ref = _ref(setup, "scan_png_anterior")
+    assert mask.shape == ref.shape == (1024, 256)
+    assert np.array_equal(mask, ref), f"{int((mask != ref).sum())} pixels differ"
+
+
+def test_label_train_then_infer(server, setup, tmp_path):
+    before = setup["weights"].read_bytes()
+    label = _ref(setup, "study_posterior")
+    label_file = tmp_path / "label.nii.gz"
+    nib.save(nib.Nifti1Image(label.astype(np.uint8), np.diag([2.4, 2.4, 1.0, 1.0])), label_file)
+    with open(label_file, "rb") as f:
+        r = requests.put(f"{server}/datastore/label", params={"image": "study_posterior", "tag": "final"},
+                         files={"label": ("label.nii.gz", f)}, timeout=60)
+    assert r.status_code == 200, r.text
+    r = requests.post(f"{server}/train/msanet", params={"run_sync": True}, json={"max_epochs": 1}, timeout=600)
+    assert r.status_code == 200, r.text
+    assert setup["weights"].read_bytes() != before
+    mask = _infer(server, "study_posterior", tmp_path)
+    assert mask.shape == (1024, 256)
+
+
+def test_labelme_round_trip(server, setup, tmp_path):
+    """Predictions -> LabelMe JSON (opened by the labelme package) -> datalist -> the bundle's loaders."""
+    import labelme
+    from monai.transforms import Compose
+
+    from monailabel_app.labelme_export import export_predictions
+    from msanet_monai.datalist import load_datalist
+    from msanet_monai.transforms import LoadBoneScand, LoadLesionMaskd
+
+    datalist = export_predictions(server, ["study_posterior", "scan_nifti"], tmp_path / "labelme")
+    ref = {"study_posterior": _ref(setup, "study_posterior"), "scan_nifti": _ref(setup, "scan_nifti_anterior")}
+    for image_id, mask in ref.items():
+        document = labelme.LabelFile(str(tmp_path / "labelme" / f"{image_id}.json"))
+        from scipy import ndimage
+
+        assert len(document.shapes) == ndimage.label(mask, structure=np.ones((3, 3)))[1] > 0
+        assert {s["label"] for s in document.shapes} == {"metastasis"}
+    load = Compose([LoadBoneScand(keys="image"), LoadLesionMaskd(keys="label")])
+    items = load_datalist(datalist, "training", require_label=True)
+    for item in items:
+        data = load(item)
+        label = np.asarray(data["label"][0])
+        if data["image"].meta["mirrored"]:
+            label = label[:, ::-1]  # the loader mirrors posterior views; compare in the file's orientation
+        expected = ref[item["patient_id"]]
+        assert np.array_equal(label > 0, expected > 0), f"{item['patient_id']}: LabelMe round trip changed the mask"
