@@ -138,8 +138,11 @@ def _infer(url: str, image: str, tmp: Path, **files) -> np.ndarray:
     return np.asarray(nib.load(out).dataobj)
 
 
-def _ref(setup, stem: str) -> np.ndarray:
-    return np.asarray(nib.load(setup["ref"] / f"{stem}_mask.nii.gz").dataobj)
+def _ref(setup, source: str, view: str) -> np.ndarray:
+    """The mask the bundle's own ``run inference`` wrote for ``view`` of the study file ``source``."""
+    from msanet_monai.inference.writer import output_base
+
+    return np.asarray(nib.load(setup["ref"] / f"{output_base(source, view)}_mask.nii.gz").dataobj)
 
 
 def test_info_lists_model(server):
@@ -154,11 +157,12 @@ def test_datastore_lists_each_view(server):
     assert {"study_anterior", "study_posterior", "scan_nifti", "scan_png"} <= set(objects)
 
 
-@pytest.mark.parametrize("image,stem", [("study_anterior", "study_anterior"), ("study_posterior", "study_posterior"),
-                                        ("scan_nifti", "scan_nifti_anterior")])
-def test_infer_equals_bundle_inference(server, setup, tmp_path, image, stem):
+@pytest.mark.parametrize("image,source,view", [("study_anterior", "study.dcm", "anterior"),
+                                               ("study_posterior", "study.dcm", "posterior"),
+                                               ("scan_nifti", "scan_nifti.nii.gz", "anterior")])
+def test_infer_equals_bundle_inference(server, setup, tmp_path, image, source, view):
     mask = _infer(server, image, tmp_path)
-    ref = _ref(setup, stem)
+    ref = _ref(setup, source, view)
     assert mask.shape == ref.shape == (1024, 256)
     assert ref.any(), "the tiny model found nothing: the comparison would be trivial"
     assert not np.array_equal(ref, ref[:, ::-1]), "a left-right symmetric mask cannot show a mirrored posterior"
@@ -168,14 +172,14 @@ def test_infer_equals_bundle_inference(server, setup, tmp_path, image, stem):
 def test_infer_uploaded_png(server, setup, tmp_path):
     with open(setup["studies"] / "scan_png.png", "rb") as f:
         mask = _infer(server, "", tmp_path, file=("scan.png", f, "image/png"))
-    ref = _ref(setup, "scan_png_anterior")
+    ref = _ref(setup, "scan_png.png", "anterior")
     assert mask.shape == ref.shape == (1024, 256)
     assert np.array_equal(mask, ref), f"{int((mask != ref).sum())} pixels differ"
 
 
 def test_label_train_then_infer(server, setup, tmp_path):
     before = setup["weights"].read_bytes()
-    label = _ref(setup, "study_posterior")
+    label = _ref(setup, "study.dcm", "posterior")
     label_file = tmp_path / "label.nii.gz"
     nib.save(nib.Nifti1Image(label.astype(np.uint8), np.diag([2.4, 2.4, 1.0, 1.0])), label_file)
     with open(label_file, "rb") as f:
@@ -199,7 +203,8 @@ def test_labelme_round_trip(server, setup, tmp_path):
     from msanet_monai.transforms import LoadBoneScand, LoadLesionMaskd
 
     datalist = export_predictions(server, ["study_posterior", "scan_nifti"], tmp_path / "labelme")
-    ref = {"study_posterior": _ref(setup, "study_posterior"), "scan_nifti": _ref(setup, "scan_nifti_anterior")}
+    ref = {"study_posterior": _ref(setup, "study.dcm", "posterior"),
+           "scan_nifti": _ref(setup, "scan_nifti.nii.gz", "anterior")}
     for image_id, mask in ref.items():
         document = labelme.LabelFile(str(tmp_path / "labelme" / f"{image_id}.json"))
         from scipy import ndimage

@@ -3,8 +3,8 @@
 The task parses ``configs/inference.json`` (plus the configs that set the widths, e.g. ``quick.json``)
 and runs its ``evaluator`` on a single ``{"image", "view"}`` item, with the bundle's output writer
 writing into a temporary folder. The mask it returns is therefore the bundle's own
-``<stem>_<view>_mask.nii.gz``: a (rows, cols) uint8 NIfTI in the file's orientation (a posterior view
-un-mirrored), which a viewer overlays on the image without reshaping.
+``<stem>_<extension>_<view>_mask.nii.gz``: a (rows, cols) uint8 NIfTI in the file's orientation (a
+posterior view un-mirrored), which a viewer overlays on the image without reshaping.
 """
 
 from __future__ import annotations
