@@ -30,9 +30,9 @@ class LoadBoneScand(MapTransform):
         check_geometry: refuse a view that is not shaped like a whole body (transposed, implausible
             height/width: :func:`~msanet_monai.io.bone_scan.check_whole_body_geometry`).
         required_spacing: ``(row_mm, col_mm)`` a view must have (within 2 %), or ``None`` to accept any.
-            Training and evaluation do not resample (their thorax window is ``roi_size`` pixels), so
-            they keep the default, the model's 2.26 mm; inference sets ``None`` and resamples with
-            ``Spacingd`` instead (``configs/inference.json``).
+            The default, the model's 2.26 mm, guards a pipeline that does not resample (its thorax
+            window is ``roi_size`` pixels); the bundle's configs set ``None`` and resample with
+            ``Spacingd`` to ``model_pixel_spacing`` instead (image and mask in ``configs/train.json``).
         allow_missing_keys: don't raise on missing keys.
 
     Raises:
