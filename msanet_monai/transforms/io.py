@@ -69,8 +69,8 @@ class LoadBoneScand(MapTransform):
                 abs(s - r) <= 0.02 * r for s, r in zip(spacing, self.required_spacing)
             ):
                 raise BoneScanError(path, f"pixel spacing {spacing[0]:g} x {spacing[1]:g} mm differs from the model's "
-                                    f"{self.required_spacing[0]:g} x {self.required_spacing[1]:g} mm; training and "
-                                    "evaluation do not resample (inference does): resample the scan and its mask first")
+                                    f"{self.required_spacing[0]:g} x {self.required_spacing[1]:g} mm and this pipeline does not "
+                                    "resample: set required_spacing None and add Spacingd (as configs/train.json does)")
             d[key] = image
         return d
 
