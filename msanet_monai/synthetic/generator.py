@@ -1,7 +1,12 @@
 """Synthetic whole-body bone-scan data set shaped like the paper's (286 views of 171 patients).
 
-For each patient: anatomy -> lesions and look-alikes -> camera blur -> scaling to the patient's count
-level -> Poisson noise, for the anterior and posterior heads. Written as one dual-head NM DICOM per
+Two simulators draw a patient. ``"3d"`` (the default): a voxel body with its skeleton, organs and
+findings (:mod:`~msanet_monai.synthetic.body`, :mod:`~msanet_monai.synthetic.findings`) imaged by both
+heads with attenuation, depth-dependent collimator blur, scatter and Poisson noise
+(:mod:`~msanet_monai.synthetic.camera`). ``"planar"`` (the project's first generator, kept as the
+baseline that realism and transfer are measured against): shapes drawn straight into the two views
+(:mod:`~msanet_monai.synthetic.phantom`, :mod:`~msanet_monai.synthetic.lesions`), blurred, scaled
+and Poisson-sampled. Written as one dual-head NM DICOM per
 patient (posterior frame stored as acquired, i.e. mirrored), one NIfTI mask and one LabelMe file per
 view (in the file's orientation), and a MONAI datalist whose split is grouped by patient like the
 paper's: 200 training images of 118 patients, 86 test images of 53 patients.
@@ -25,19 +30,27 @@ from msanet_monai.io.bone_scan import VIEWS
 from msanet_monai.io.labelme import write_labelme
 from msanet_monai.io.nm_dicom import deterministic_uid, write_whole_body_nm
 from msanet_monai.io.writers import write_mask_nifti
+from msanet_monai.synthetic.body import DEPTH_VOXEL_MM, BodyVolume, draw_body, sample_body
+from msanet_monai.synthetic.camera import ViewGeometry, project_volume, render_blobs, skeleton_map
+from msanet_monai.synthetic.findings import sample_look_alikes, sample_metastases
 from msanet_monai.synthetic.lesions import LookAlike, add_look_alikes, draw_lesions, sample_lesions
 from msanet_monai.synthetic.phantom import PIXEL_SPACING_MM, WHOLE_BODY_SHAPE, Canvas, draw_anatomy, sample_anatomy
 
-__all__ = ["SyntheticScan", "GENERATOR_VERSION", "simulate_patient", "split_counts", "generate_dataset",
+__all__ = ["SyntheticScan", "GENERATOR_VERSION", "SIMULATORS", "simulate_patient", "split_counts", "generate_dataset",
            "ensure_dataset"]
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
+SIMULATORS = ("3d", "planar")
 MARKER = ".generated.json"
 # camera point spread: system resolution of a LEHR collimator near the body, ~7 mm FWHM
 PSF_SIGMA_PX = 1.3
 ROI_ROWS = 256
+IN_PLANE_VOXEL_MM = 4.52  # the 3-D body's voxel across and along the body (two 2.26 mm pixels)
+BODY_DEPTH_MM = 400.0  # depth of the voxel grid: the thickest trunk plus the gap to the anterior head
+LESION_VISIBILITY = 4.0  # Rose criterion: a lesion is labelled in a view where its counts exceed 4 sd of the background
+LESION_CONTRAST = 0.15  # ... and raise the counts under it by at least 15 % (less is not seen by a reader)
 
 
 @dataclass
@@ -52,6 +65,8 @@ class SyntheticScan:
         thorax_box: ``[r0, 0, r0 + 256, cols]``: the 256-row window starting just above the shoulders.
         total_counts: target total counts of the anterior view (before noise).
         num_lesions: number of lesions drawn.
+        skeleton: ``{view: (rows, cols) uint8}`` bone label per pixel
+            (:data:`~msanet_monai.synthetic.body.BONE_LABELS`; 3-D simulator only, else ``None``).
     """
 
     patient_id: str
@@ -61,6 +76,7 @@ class SyntheticScan:
     thorax_box: list
     total_counts: float
     num_lesions: int
+    skeleton: dict | None = None
 
 
 def _circle(center, radius: float, cols: int, mirror: bool) -> list[list[float]]:
@@ -72,8 +88,19 @@ def _circle(center, radius: float, cols: int, mirror: bool) -> list[list[float]]
     return [[round(float(u), 2), round(float(v), 2)] for u, v in zip(x, y)]
 
 
-def simulate_patient(seed: int, index: int, shape: tuple[int, int] = WHOLE_BODY_SHAPE) -> SyntheticScan:
-    """Simulate patient ``index`` of the data set drawn with ``seed`` (independent of the set's size)."""
+def simulate_patient(seed: int, index: int, shape: tuple[int, int] = WHOLE_BODY_SHAPE, simulator: str = "3d",
+                     pixel_spacing: tuple[float, float] = PIXEL_SPACING_MM) -> SyntheticScan:
+    """Simulate patient ``index`` of the data set drawn with ``seed`` (independent of the set's size).
+
+    Args:
+        shape: camera matrix ``(rows, cols)``; ``pixel_spacing`` its pixel in mm (3-D simulator; the
+            planar one draws at 2.26 mm).
+        simulator: ``"3d"`` or ``"planar"`` (:data:`SIMULATORS`).
+    """
+    if simulator == "3d":
+        return _simulate_3d(seed, index, shape, pixel_spacing)
+    if simulator != "planar":
+        raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
     rng = np.random.default_rng([seed, index])
     anatomy = sample_anatomy(rng, shape)
     canvas = Canvas(shape)
@@ -110,6 +137,105 @@ def simulate_patient(seed: int, index: int, shape: tuple[int, int] = WHOLE_BODY_
         thorax_box=[r0, 0, r0 + ROI_ROWS, shape[1]],
         total_counts=total,
         num_lesions=len(lesions),
+    )
+
+
+def _labelled_footprint(patch: np.ndarray, background: np.ndarray, scale: float) -> np.ndarray | None:
+    """Where a lesion's blurred counts are at least 40 % of their peak, if a reader would see it there."""
+    if patch.max() <= 0:
+        return None
+    footprint = patch >= 0.4 * patch.max()
+    signal, under = scale * float(patch[footprint].sum()), scale * float(background[footprint].sum())
+    if signal < LESION_VISIBILITY * np.sqrt(max(under, 1.0)) or signal < LESION_CONTRAST * under:
+        return None
+    return footprint
+
+
+def _simulate_3d(seed: int, index: int, shape: tuple[int, int], spacing: tuple[float, float]) -> SyntheticScan:
+    rng = np.random.default_rng([seed, index])
+    rows, cols = shape
+    spacing = (float(spacing[0]), float(spacing[1]))
+    factor = max(1, int(round(IN_PLANE_VOXEL_MM / spacing[0])))
+    grid = (int(np.ceil(rows / factor)), int(np.ceil(cols / factor)))
+    voxel = (DEPTH_VOXEL_MM, spacing[0] * factor, spacing[1] * factor)
+    volume = BodyVolume((int(BODY_DEPTH_MM / DEPTH_VOXEL_MM), *grid), voxel)
+    body = sample_body(rng, (rows * spacing[0], cols * spacing[1]))
+    landmarks = draw_body(body, volume)
+    metastases = sample_metastases(rng, volume)
+    look_alikes = sample_look_alikes(rng, body, volume, landmarks)
+
+    front = np.nonzero((volume.soft > 0.5).any(axis=(1, 2)))[0]
+    geometry = ViewGeometry(anterior_z=float(front[0] * voxel[0] if len(front) else 0.0) - 20.0,
+                            posterior_z=landmarks["table_z"] + 25.0)  # table and its gap under the patient
+    # slow variation of soft-tissue uptake (fat, muscle, perfusion), around 1
+    texture = ndimage.gaussian_filter(rng.normal(size=grid), 8.0)
+    texture = (1.0 + 0.12 * texture / max(float(texture.std()), 1e-6)).clip(0.6, 1.4).astype(np.float32)
+    views, trans = project_volume(volume, geometry, body.soft_tissue, texture)
+
+    def full(image: np.ndarray, order: int) -> np.ndarray:
+        up = ndimage.zoom(image, factor, order=order, mode="nearest", grid_mode=True) if factor > 1 else image
+        return up[:rows, :cols]
+
+    expected = np.stack([full(views[v], 1) for v in (0, 1)]).clip(0.0, None)
+    parts = render_blobs([b for f in metastases + look_alikes for b in f.blobs], shape, spacing, volume, trans, geometry)
+    per_finding, k = [], 0
+    for finding in metastases + look_alikes:
+        per_finding.append(parts[k:k + len(finding.blobs)])
+        k += len(finding.blobs)
+    for finding_parts in per_finding:
+        for blob_parts in finding_parts:
+            for v, part in enumerate(blob_parts):
+                if part is not None:
+                    expected[v][part[0], part[1]] += part[2]
+
+    # count level: the anterior total of a 10-15 min whole-body study; both heads share the sensitivity
+    total = float(np.exp(rng.uniform(np.log(1.2e6), np.log(4.5e6))))
+    scale = total / max(float(expected[0].sum()), 1e-6)
+    masks = np.zeros((2, rows, cols), dtype=np.uint8)
+    for finding, finding_parts in zip(metastases, per_finding):
+        for v in (0, 1):
+            lesion = np.zeros((rows, cols), dtype=np.float32)
+            for part in (p[v] for p in finding_parts):
+                if part is not None:
+                    lesion[part[0], part[1]] += part[2]
+            footprint = _labelled_footprint(lesion, expected[v] - lesion, scale)
+            if footprint is not None:
+                masks[v] |= footprint
+    skeleton = skeleton_map(volume, trans)
+    top_px = int(max(0.0, body.top / spacing[0] - rng.uniform(8.0, 45.0)))
+    bottom_px = int(min(rows, (body.top + body.height) / spacing[0] + rng.uniform(5.0, 60.0)))
+    background = rng.uniform(0.01, 0.08)  # room background inside the scanned length
+    counts, out_masks, out_spots, out_skeleton = {}, {}, {}, {}
+    shapes = [(f.label, f.blobs[0].center[1] / spacing[0], f.blobs[0].center[0] / spacing[1],
+               max(f.blobs[0].radii[:2]) / spacing[0] + 1.5) for f in look_alikes]
+    if "paget" in landmarks:
+        (x, y, _), radius = landmarks["paget"]
+        shapes.append(("paget", y / spacing[0], x / spacing[1], radius / spacing[0]))
+    (x, y, _), radius = landmarks["bladder"]
+    shapes.append(("bladder", y / spacing[0], x / spacing[1], radius / spacing[0] + 2.0))
+    for v, view in enumerate(VIEWS):
+        mean = expected[v] * scale
+        mean[top_px:bottom_px] += background
+        mean[:top_px] = 0.0
+        mean[bottom_px:] = 0.0
+        noisy = np.minimum(rng.poisson(mean), np.iinfo(np.uint16).max).astype(np.uint16)
+        mask = ndimage.binary_fill_holes(masks[v]).astype(np.uint8)  # a cluster outlined as one region
+        bones = full(skeleton[v], 0)
+        mirror = view == "posterior"  # the posterior head sees the patient from behind
+        counts[view] = np.ascontiguousarray(noisy[:, ::-1] if mirror else noisy)
+        out_masks[view] = np.ascontiguousarray(mask[:, ::-1] if mirror else mask)
+        out_skeleton[view] = np.ascontiguousarray(bones[:, ::-1] if mirror else bones)
+        out_spots[view] = [(label, _circle((r, c), radius, cols, mirror)) for label, r, c, radius in shapes]
+    r0 = int(np.clip(round(landmarks["shoulder_y"] / spacing[0] - 8.0), 0, max(rows - ROI_ROWS, 0)))
+    return SyntheticScan(
+        patient_id=f"SYN{index:04d}",
+        counts=counts,
+        masks=out_masks,
+        look_alikes=out_spots,
+        thorax_box=[r0, 0, r0 + ROI_ROWS, cols],
+        total_counts=total,
+        num_lesions=sum(len(f.blobs) for f in metastases),
+        skeleton=out_skeleton,
     )
 
 
