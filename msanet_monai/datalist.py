@@ -17,7 +17,7 @@ from msanet_monai.errors import BoneScanError
 __all__ = ["REQUIRED_KEYS", "PATH_KEYS", "load_datalist", "check_patient_ids", "split_by_patient"]
 
 REQUIRED_KEYS = ("image", "view", "patient_id")
-PATH_KEYS = ("image", "label", "labelme")  # keys holding paths relative to the datalist's folder
+PATH_KEYS = ("image", "label", "labelme", "skeleton")  # keys holding paths relative to the datalist's folder
 
 
 def load_datalist(path: str | os.PathLike, section: str = "training", require_label: bool = False) -> list[dict]:

@@ -121,7 +121,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 def test_count_levels_vary_between_patients():
     totals = [simulate_patient(42, i).total_counts for i in range(1, 13)]
-    assert min(totals) >= 1.5e6 and max(totals) <= 6.0e6
+    assert min(totals) >= 1.2e6 and max(totals) <= 4.5e6  # anterior totals of 10-15 min whole-body studies
     assert max(totals) / min(totals) > 1.5
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "to_file_orientation",
     "lesion_statistics",
     "write_mask_nifti",
+    "write_label_map_nifti",
     "write_overlay_png",
     "write_dicom_seg",
     "InferenceCSVWriter",
@@ -128,8 +129,13 @@ def write_mask_nifti(path: str | os.PathLike, mask: np.ndarray, pixel_spacing: S
     Returns:
         the path written.
     """
+    return write_label_map_nifti(path, (_as_2d(mask) > 0).astype(np.uint8), pixel_spacing)
+
+
+def write_label_map_nifti(path: str | os.PathLike, labels: np.ndarray, pixel_spacing: Sequence[float]) -> str:
+    """Write a (rows, cols) uint8 label map (e.g. bone regions) like :func:`write_mask_nifti`, values kept."""
     path = os.fspath(path)
-    array = (_as_2d(mask) > 0).astype(np.uint8)
+    array = np.asarray(_as_2d(labels), dtype=np.uint8)
     affine = np.diag([float(pixel_spacing[0]), float(pixel_spacing[1]), 1.0, 1.0])
     image = nib.Nifti1Image(array, affine)
     image.header.set_xyzt_units("mm")

@@ -2,6 +2,7 @@
 
 from msanet_monai.synthetic.generator import (
     GENERATOR_VERSION,
+    SIMULATORS,
     SyntheticScan,
     ensure_dataset,
     generate_dataset,
@@ -9,5 +10,5 @@ from msanet_monai.synthetic.generator import (
     split_counts,
 )
 
-__all__ = ["GENERATOR_VERSION", "SyntheticScan", "ensure_dataset", "generate_dataset", "simulate_patient",
+__all__ = ["GENERATOR_VERSION", "SIMULATORS", "SyntheticScan", "ensure_dataset", "generate_dataset", "simulate_patient",
            "split_counts"]

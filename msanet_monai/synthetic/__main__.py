@@ -7,7 +7,7 @@ import json
 import logging
 import time
 
-from msanet_monai.synthetic.generator import ensure_dataset
+from msanet_monai.synthetic.generator import SIMULATORS, ensure_dataset
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,11 +15,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="data/synthetic", help="output folder (default data/synthetic)")
     parser.add_argument("--num-patients", type=int, default=171, help="patients (default 171 = 286 views)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--simulator", default="3d", choices=SIMULATORS,
+                        help="3d: voxel body imaged with attenuation and blur (default); planar: the first generator")
     parser.add_argument("--force", action="store_true", help="regenerate even if an identical set is there")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    path = ensure_dataset(args.out, num_patients=args.num_patients, seed=args.seed, force=args.force)
+    path = ensure_dataset(args.out, num_patients=args.num_patients, seed=args.seed, force=args.force,
+                          simulator=args.simulator)
     with open(path, encoding="utf-8") as f:
         datalist = json.load(f)
     for section in ("training", "test"):

@@ -29,7 +29,7 @@ from msanet_monai.errors import BoneScanError
 from msanet_monai.io.bone_scan import VIEWS
 from msanet_monai.io.labelme import write_labelme
 from msanet_monai.io.nm_dicom import deterministic_uid, write_whole_body_nm
-from msanet_monai.io.writers import write_mask_nifti
+from msanet_monai.io.writers import write_label_map_nifti, write_mask_nifti
 from msanet_monai.synthetic.body import DEPTH_VOXEL_MM, BodyVolume, draw_body, sample_body
 from msanet_monai.synthetic.camera import ViewGeometry, project_volume, render_blobs, skeleton_map
 from msanet_monai.synthetic.findings import sample_look_alikes, sample_metastases
@@ -202,8 +202,9 @@ def _simulate_3d(seed: int, index: int, shape: tuple[int, int], spacing: tuple[f
             if footprint is not None:
                 masks[v] |= footprint
     skeleton = skeleton_map(volume, trans)
-    top_px = int(max(0.0, body.top / spacing[0] - rng.uniform(8.0, 45.0)))
-    bottom_px = int(min(rows, (body.top + body.height) / spacing[0] + rng.uniform(5.0, 60.0)))
+    # the scanned length: from a little above the vertex to a little below the soles
+    top_px = int(max(0.0, (body.top - rng.uniform(18.0, 100.0)) / spacing[0]))
+    bottom_px = int(min(rows, (body.top + body.height + rng.uniform(10.0, 135.0)) / spacing[0]))
     background = rng.uniform(0.01, 0.08)  # room background inside the scanned length
     counts, out_masks, out_spots, out_skeleton = {}, {}, {}, {}
     shapes = [(f.label, f.blobs[0].center[1] / spacing[0], f.blobs[0].center[0] / spacing[1],
@@ -271,23 +272,32 @@ def _write_patient(out_dir: str, scan: SyntheticScan, views: tuple[str, ...], se
         write_mask_nifti(os.path.join(out_dir, label), scan.masks[view], PIXEL_SPACING_MM)
         write_labelme(os.path.join(out_dir, labelme), scan.masks[view], f"../{image}",
                       other_shapes=scan.look_alikes[view], flags={view: True})
-        items.append({"image": image, "view": view, "patient_id": pid, "label": label, "labelme": labelme,
-                      "thorax_box": list(scan.thorax_box)})
+        item = {"image": image, "view": view, "patient_id": pid, "label": label, "labelme": labelme,
+                "thorax_box": list(scan.thorax_box)}
+        if scan.skeleton is not None:
+            item["skeleton"] = f"labels/{pid}_{view}_skeleton.nii.gz"
+            write_label_map_nifti(os.path.join(out_dir, item["skeleton"]), scan.skeleton[view], PIXEL_SPACING_MM)
+        items.append(item)
     return items
 
 
-def _parameters(num_patients: int, seed: int) -> dict:
-    return {"generator_version": GENERATOR_VERSION, "num_patients": int(num_patients), "seed": int(seed)}
+def _parameters(num_patients: int, seed: int, simulator: str = "3d") -> dict:
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
+    return {"generator_version": GENERATOR_VERSION, "num_patients": int(num_patients), "seed": int(seed),
+            "simulator": simulator}
 
 
-def generate_dataset(out_dir: str | os.PathLike, num_patients: int = 171, seed: int = 42) -> str:
+def generate_dataset(out_dir: str | os.PathLike, num_patients: int = 171, seed: int = 42, simulator: str = "3d") -> str:
     """Generate the data set into ``out_dir``; returns the path of its ``dataset.json``.
 
     Writes ``images/SYNxxxx.dcm`` (dual-head NM, or one frame for single-view patients),
-    ``labels/SYNxxxx_<view>.nii.gz``, ``labelme/SYNxxxx_<view>.json``, ``dataset.json`` (sections
-    ``training`` and ``test``, grouped by patient) and the marker ``.generated.json``. Same seed ->
-    byte-identical files.
+    ``labels/SYNxxxx_<view>.nii.gz``, ``labelme/SYNxxxx_<view>.json``, with the 3-D simulator also the
+    bone label map ``labels/SYNxxxx_<view>_skeleton.nii.gz`` (item key ``skeleton``), ``dataset.json``
+    (sections ``training`` and ``test``, grouped by patient) and the marker ``.generated.json``. Same
+    seed and simulator -> byte-identical files.
     """
+    parameters = _parameters(num_patients, seed, simulator)
     if num_patients < 2:
         raise ValueError(f"num_patients must be at least 2 (one training and one test patient), got {num_patients}")
     out_dir = os.fspath(out_dir)
@@ -303,7 +313,7 @@ def generate_dataset(out_dir: str | os.PathLike, num_patients: int = 171, seed: 
     single_view = {int(i): VIEWS[int(rng.integers(2))] for i in single}
     datalist: dict[str, list] = {"training": [], "test": []}
     for index in range(1, num_patients + 1):
-        scan = simulate_patient(seed, index)
+        scan = simulate_patient(seed, index, simulator=simulator)
         views = VIEWS if index not in single_view else (single_view[index],)
         section = "training" if index in train else "test"
         datalist[section].extend(_write_patient(out_dir, scan, views, seed))
@@ -311,13 +321,13 @@ def generate_dataset(out_dir: str | os.PathLike, num_patients: int = 171, seed: 
     document = {
         "name": "msanet-monai synthetic whole-body bone scans",
         "description": "Synthetic 99mTc-MDP whole-body scans (msanet_monai.synthetic); not patient data.",
-        **_parameters(num_patients, seed),
+        **parameters,
         **datalist,
     }
     with open(datalist_path, "w", encoding="utf-8") as f:
         json.dump(document, f, indent=1)
     with open(os.path.join(out_dir, MARKER), "w", encoding="utf-8") as f:
-        json.dump(_parameters(num_patients, seed), f, indent=1)
+        json.dump(parameters, f, indent=1)
     return datalist_path
 
 
@@ -337,7 +347,7 @@ def _is_current(out_dir: str, parameters: dict) -> bool:
 # every file the generator writes, relative to its folder: a folder holding anything else is not only ours
 _OWN_FILES = re.compile(
     r"^(dataset\.json|\.generated\.json|images(/SYN\d+\.dcm)?|labels(/SYN\d+_(anterior|posterior)\.nii\.gz)?"
-    r"|labelme(/SYN\d+_(anterior|posterior)\.json)?)$"
+    r"|labels/SYN\d+_(anterior|posterior)_skeleton\.nii\.gz|labelme(/SYN\d+_(anterior|posterior)\.json)?)$"
 )
 
 
@@ -352,10 +362,10 @@ def _foreign_files(out_dir: str) -> list[str]:
     return sorted(foreign)
 
 
-def _replace_folder(out_dir: str, num_patients: int, seed: int) -> None:
+def _replace_folder(out_dir: str, num_patients: int, seed: int, simulator: str) -> None:
     """Generate into a temporary sibling and rename it into place (the old generated set, if any, is
     moved aside first and removed only once the new one is in place)."""
-    parameters = _parameters(num_patients, seed)
+    parameters = _parameters(num_patients, seed, simulator)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     base = os.path.basename(out_dir)
@@ -368,7 +378,7 @@ def _replace_folder(out_dir: str, num_patients: int, seed: int) -> None:
     staging = os.path.join(parent, f".{base}.tmp-{tag}")
     retired = os.path.join(parent, f".{base}.old-{tag}")
     try:
-        generate_dataset(staging, num_patients=num_patients, seed=seed)
+        generate_dataset(staging, num_patients=num_patients, seed=seed, simulator=simulator)
         if _is_current(out_dir, parameters):  # another process (DDP rank) finished first
             return
         if os.path.isdir(out_dir) and os.listdir(out_dir):
@@ -384,7 +394,8 @@ def _replace_folder(out_dir: str, num_patients: int, seed: int) -> None:
 
 
 def ensure_dataset(
-    out_dir: str | os.PathLike, num_patients: int = 171, seed: int = 42, generate: bool = True, force: bool = False
+    out_dir: str | os.PathLike, num_patients: int = 171, seed: int = 42, generate: bool = True, force: bool = False,
+    simulator: str = "3d",
 ) -> str:
     """The datalist to train on from ``out_dir``, generating the synthetic set only where that is safe.
 
@@ -409,16 +420,18 @@ def ensure_dataset(
         seed: seed of a generated set (``dataset_seed``).
         generate: whether generating synthetic data into ``out_dir`` is allowed (``generate_dataset``).
         force: regenerate a generated set even when its parameters match (same safety rules).
+        simulator: ``"3d"`` (default) or ``"planar"`` (``synthetic_simulator``; :func:`simulate_patient`).
 
     Raises:
         BoneScanError: naming ``out_dir`` when it cannot be used and must not be written.
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
     datalist = os.path.join(out_dir, "dataset.json")
-    parameters = _parameters(num_patients, seed)
+    parameters = _parameters(num_patients, seed, simulator)
     marker = _read_marker(out_dir)
     if marker is not None and _is_current(out_dir, parameters) and not force:
-        logger.info("data: the synthetic set in %s (%d patients, seed %d, generated earlier)", out_dir, num_patients, seed)
+        logger.info("data: the synthetic set in %s (%d patients, seed %d, generated earlier by the %s simulator)",
+                    out_dir, num_patients, seed, simulator)
         return datalist
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise BoneScanError(out_dir, "dataset_dir is a file, expected a folder")
@@ -450,6 +463,7 @@ def ensure_dataset(
             f"generate {num_patients} synthetic patients (seed {seed}) into it, or --datalist with your own dataset.json",
         )
     action = "regenerating" if marker is not None else "generating"
-    logger.info("data: %s the synthetic set (%d patients, seed %d) into %s", action, num_patients, seed, out_dir)
-    _replace_folder(out_dir, num_patients, seed)
+    logger.info("data: %s the synthetic set (%d patients, seed %d) into %s with the %s simulator", action, num_patients,
+                seed, out_dir, simulator)
+    _replace_folder(out_dir, num_patients, seed, simulator)
     return datalist
