@@ -311,7 +311,7 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
     y_keys = [fy(0.115), fy(0.135), fy(0.16), fy(0.178), fy(0.215), fy(0.29), fy(0.37), fy(0.43), fy(0.48), fy(0.525)]
     shoulder = (1.0 if not body.female else 0.9) * g ** 0.5
     hip = (1.0 if not body.female else 1.1) * g
-    w = np.array([50, 58, 75, 150 * shoulder, 160 * shoulder, 150 * g, 136 * g ** 1.3, 160 * hip, 172 * hip, 150 * hip]) * s
+    w = np.array([50, 58, 75, 150 * shoulder, 160 * shoulder, 150 * g, 150 * g ** 1.3, 160 * hip, 172 * hip, 150 * hip]) * s
     d = np.array([50, 55, 62, 90, 105, 112, 108 * g ** 1.2, 112 * g ** 1.1, 105 * g, 90 * g]) * s * dp
     volume.trunk(y_keys, w, d, mid, table_z)
     head_c = (mid, fy(0.062), table_z - 95 * s)
@@ -424,7 +424,7 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
     mandible = [(mid + side * 48 * s, fy(0.095), table_z - 105 * s) for side in (-1,)]
     mandible += [(mid - 40 * s, fy(0.125), table_z - 150 * s), (mid, fy(0.132), table_z - 180 * s),
                  (mid + 40 * s, fy(0.125), table_z - 150 * s), (mid + 48 * s, fy(0.095), table_z - 105 * s)]
-    volume.tube(mandible, 6.0 * s, 1.2 * sk_uptake, label=L["skull"])
+    volume.tube(mandible, 6.0 * s, 0.8 * sk_uptake, label=L["skull"])
 
     # arms: humerus, radius and ulna, wrist, hand ---------------------------------------------------------
     ab = body.arm_abduction
@@ -443,7 +443,7 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         landmarks["joints"]["shoulder"].append(tuple(shoulder_pt + np.array([-side * 20 * s, -20 * s, 0])))
         landmarks["joints"]["hand"].append(tuple(wrist + np.array([0, 40 * s, 0])))
         landmarks["injection"] += [tuple(elbow + np.array([0, 0, -30 * s])), tuple(wrist + np.array([0, 45 * s, -15 * s]))]
-        volume.ellipsoid(tuple(shoulder_pt), (26 * s, 26 * s, 26 * s), joint_uptake * 0.7 * plate ** 0.3,
+        volume.ellipsoid(tuple(shoulder_pt), (26 * s, 26 * s, 26 * s), joint_uptake * 0.45 * plate ** 0.3,
                          label=L["humeri"], region="humeri")
         volume.tube([shoulder_pt, elbow], [11 * s, 9 * s], arm_uptake, label=L["humeri"], region="humeri")
         volume.ellipsoid(tuple(elbow), (22 * s, 12 * s, 14 * s), joint_uptake * 0.6, label=L["humeri"])
@@ -480,7 +480,7 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
                      (mid + side * 40 * s * pel_w, fy(0.475), table_z - 40 * s)], 9 * s, 1.25 * pelvis_uptake,
                     label=L["pelvis"], region="pelvis")  # sacroiliac joint
         acet = np.array([mid + side * 88 * s * pel_w, acet_y, table_z - 95 * s])
-        volume.ellipsoid(tuple(acet), (22 * s, 22 * s, 22 * s), 0.9 * pelvis_uptake, label=L["pelvis"],
+        volume.ellipsoid(tuple(acet), (22 * s, 22 * s, 22 * s), 0.6 * pelvis_uptake, label=L["pelvis"],
                          shell=9 * s, region="pelvis")
         volume.tube([acet, (mid + side * 16 * s, pubis_y, front_z + 30 * s * g)], 7 * s, pelvis_uptake,
                     label=L["pelvis"], region="pelvis")  # superior pubic ramus
@@ -501,9 +501,9 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
             landmarks["paget"] = (tuple(0.5 * (troch + knee)), 0.5 * float(np.linalg.norm(knee - troch)))
         if paget == ("tibia", side):
             landmarks["paget"] = (tuple(0.5 * (knee + ankle)), 0.5 * float(np.linalg.norm(ankle - knee)))
-        volume.ellipsoid(tuple(acet), (23 * s, 23 * s, 23 * s), 0.6 * joint_uptake * plate ** 0.3, label=L["femora"],
+        volume.ellipsoid(tuple(acet), (23 * s, 23 * s, 23 * s), 0.4 * joint_uptake * plate ** 0.3, label=L["femora"],
                          region="femora")
-        volume.tube([acet, troch], 15 * s, 0.8 * joint_uptake, label=L["femora"], region="femora")
+        volume.tube([acet, troch], 15 * s, 0.5 * joint_uptake, label=L["femora"], region="femora")
         volume.tube([troch, knee + np.array([0, -30 * s, 0])], np.array([15 * s, 12 * s]) * femur_paget ** 0.2,
                     leg_uptake * femur_paget, label=L["femora"], region="femora")
         volume.ellipsoid(tuple(knee + np.array([0, -14 * s, 0])), (34 * s, 18 * s, 26 * s), 0.7 * joint_uptake * plate,
