@@ -44,7 +44,7 @@ Vec = tuple[float, float, float]
 # shoulders rise at 0.145, the bladder lies at 0.43 and the knees at 0.68 of the body length. Fractions are
 # warped through these knots so that the textbook proportions land where a real supine scan has them.
 _TEXTBOOK = (0.0, 0.13, 0.18, 0.29, 0.445, 0.49, 0.525, 0.715, 0.955, 1.0)
-_SUPINE = (0.0, 0.10, 0.13, 0.25, 0.39, 0.425, 0.465, 0.675, 0.92, 1.0)
+_SUPINE = (0.0, 0.10, 0.135, 0.25, 0.39, 0.425, 0.465, 0.675, 0.93, 1.0)
 
 
 @dataclass
@@ -115,11 +115,11 @@ def sample_body(rng: np.random.Generator, field_of_view_mm: tuple[float, float])
         female=female,
         age=age,
         arm_abduction=float(rng.uniform(0.02, 0.22)),
-        soft_tissue=float(rng.lognormal(np.log(0.16), 0.25)),
+        soft_tissue=float(rng.lognormal(np.log(0.20), 0.25)),
         bone_uptake=float(rng.lognormal(0.0, 0.15)),
         kidney=float(rng.uniform(0.4, 2.0)),
-        bladder=float(rng.uniform(1.2, 4.5)),
-        bladder_volume=float(rng.uniform(40.0, 300.0)),
+        bladder=float(rng.uniform(0.8, 3.0)),
+        bladder_volume=float(rng.uniform(30.0, 160.0)),
         jitter={name: float(rng.uniform(0.85, 1.15)) for name in bones},
         paget=paget,
     )
@@ -311,8 +311,8 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
     y_keys = [fy(0.115), fy(0.135), fy(0.16), fy(0.178), fy(0.215), fy(0.29), fy(0.37), fy(0.43), fy(0.48), fy(0.525)]
     shoulder = (1.0 if not body.female else 0.9) * g ** 0.5
     hip = (1.0 if not body.female else 1.1) * g
-    w = np.array([50, 58, 75, 150 * shoulder, 160 * shoulder, 150 * g, 150 * g ** 1.3, 160 * hip, 172 * hip, 150 * hip]) * s
-    d = np.array([50, 55, 62, 90, 105, 112, 108 * g ** 1.2, 112 * g ** 1.1, 105 * g, 90 * g]) * s * dp
+    w = np.array([70 * g, 80 * g, 95 * g, 165 * shoulder, 172 * shoulder, 150 * g, 150 * g ** 1.3, 160 * hip, 172 * hip, 150 * hip]) * s
+    d = np.array([60, 65, 70, 100, 115, 112, 108 * g ** 1.2, 112 * g ** 1.1, 105 * g, 90 * g]) * s * dp
     volume.trunk(y_keys, w, d, mid, table_z)
     head_c = (mid, fy(0.062), table_z - 95 * s)
     volume.ellipsoid(head_c, (76 * s, 108 * s, 95 * s), soft=True)
@@ -387,20 +387,20 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
 
     # sternum, clavicles, scapulae ----------------------------------------------------------------------
     st_top, st_bottom = fy(0.19), fy(0.29)
-    st_uptake = 4.5 * u * j["sternum"]
+    st_uptake = 3.2 * u * j["sternum"]
     volume.ellipsoid((mid, st_top + 18 * s, front_z + 12 * s), (22 * s, 20 * s, 6 * s), st_uptake, label=L["sternum"],
                      region="sternum")
     volume.tube([(mid, st_top + 36 * s, front_z + 12 * s), (mid, st_bottom, front_z + 16 * s)], [13 * s, 10 * s],
                 st_uptake, label=L["sternum"], region="sternum")
     acromion_y = fy(0.178)
     shoulder_x = 168 * s * shoulder
-    clav_uptake = 3.5 * u * j["clavicles"]
+    clav_uptake = 4.0 * u * j["clavicles"]
     for side in (-1, 1):
         xs = mid + side * np.array([18, 60, 110, shoulder_x * 0.93]) * np.array([s, s, s, 1.0])
         pts = np.stack([xs, [st_top - 2, st_top - 6 * s, acromion_y + 2, acromion_y],
                         [front_z + 12 * s, front_z + 10 * s, front_z + 40 * s, table_z - chest_b * 0.9]], axis=1)
         volume.tube(pts, 5.5 * s, clav_uptake, label=L["clavicles"], region="clavicles")
-    scap_uptake = 3.4 * u * j["scapulae"]
+    scap_uptake = 4.0 * u * j["scapulae"]
     for side in (-1, 1):
         c = np.array([mid + side * 98 * s * shoulder, fy(0.225), table_z - 42 * s])
         rot = _rotation((side * 0.25, 1.0, 0.0), (1.0, 0.0, 0.15 * side))
@@ -418,19 +418,22 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
     sk_uptake = 1.5 * u * j["skull"]
     skull_c = (mid, fy(0.06), table_z - 98 * s)
     volume.ellipsoid(skull_c, (70 * s, 96 * s, 88 * s), sk_uptake, label=L["skull"], shell=8 * s, region="skull")
-    volume.ellipsoid((mid, fy(0.092), table_z - 95 * s), (52 * s, 14 * s, 55 * s), 1.6 * sk_uptake, label=L["skull"],
+    volume.ellipsoid((mid, fy(0.092), table_z - 95 * s), (52 * s, 14 * s, 55 * s), 0.6 * sk_uptake, label=L["skull"],
                      region="skull")
-    volume.ellipsoid((mid, fy(0.088), table_z - 160 * s), (34 * s, 26 * s, 24 * s), 2.0 * sk_uptake, label=L["skull"])
+    volume.ellipsoid((mid, fy(0.088), table_z - 160 * s), (34 * s, 26 * s, 24 * s), 1.2 * sk_uptake, label=L["skull"])
     mandible = [(mid + side * 48 * s, fy(0.095), table_z - 105 * s) for side in (-1,)]
     mandible += [(mid - 40 * s, fy(0.125), table_z - 150 * s), (mid, fy(0.132), table_z - 180 * s),
                  (mid + 40 * s, fy(0.125), table_z - 150 * s), (mid + 48 * s, fy(0.095), table_z - 105 * s)]
-    volume.tube(mandible, 6.0 * s, 0.8 * sk_uptake, label=L["skull"])
+    volume.tube(mandible, 6.0 * s, 0.6 * sk_uptake, label=L["skull"])
 
     # arms: humerus, radius and ulna, wrist, hand ---------------------------------------------------------
     ab = body.arm_abduction
     arm_z = table_z - 45 * s
     arm_uptake = 2.4 * u * j["arms"]
     joint_uptake = 3.2 * u * j["joints"] * (1.0 + 0.4 * old)
+    for side in (-1, 1):  # sternoclavicular joints: bright in most adults, more so with age
+        volume.ellipsoid((mid + side * 20 * s, st_top + 2, front_z + 12 * s), (11 * s, 10 * s, 10 * s),
+                         joint_uptake * (0.7 + 0.8 * old), label=L["clavicles"])
     plate = 3.0 if young else 1.0
     for side in (-1, 1):
         shoulder_pt = np.array([mid + side * (shoulder_x - 8 * s), acromion_y + 26 * s, table_z - chest_b * 0.95])
@@ -443,10 +446,10 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         landmarks["joints"]["shoulder"].append(tuple(shoulder_pt + np.array([-side * 20 * s, -20 * s, 0])))
         landmarks["joints"]["hand"].append(tuple(wrist + np.array([0, 40 * s, 0])))
         landmarks["injection"] += [tuple(elbow + np.array([0, 0, -30 * s])), tuple(wrist + np.array([0, 45 * s, -15 * s]))]
-        volume.ellipsoid(tuple(shoulder_pt), (26 * s, 26 * s, 26 * s), joint_uptake * 0.45 * plate ** 0.3,
+        volume.ellipsoid(tuple(shoulder_pt), (30 * s, 30 * s, 28 * s), joint_uptake * 0.55 * plate ** 0.3,
                          label=L["humeri"], region="humeri")
         volume.tube([shoulder_pt, elbow], [11 * s, 9 * s], arm_uptake, label=L["humeri"], region="humeri")
-        volume.ellipsoid(tuple(elbow), (22 * s, 12 * s, 14 * s), joint_uptake * 0.6, label=L["humeri"])
+        volume.ellipsoid(tuple(elbow), (22 * s, 12 * s, 14 * s), joint_uptake * 0.35, label=L["humeri"])
         for offset in (-5.0, 5.0):
             volume.tube([elbow + np.array([offset * s, 8 * s, 0]), wrist + np.array([offset * s, 0, 0])],
                         6.0 * s, arm_uptake, label=L["forearms"], region="forearms")
@@ -457,17 +460,17 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
             volume.tube([base, hand_tip + np.array([side * (f - 2) * 9 * s, -(abs(f - 2)) * 10 * s, 0])],
                         3.0 * s, 2.2 * u * j["arms"], label=L["hands"], region="hands")
         # arm soft tissue
-        volume.tube([shoulder_pt + np.array([side * 6, 0, 0]), elbow, wrist], np.array([48, 38, 27]) * s * g ** 0.7,
+        volume.tube([shoulder_pt + np.array([side * 6, 0, 0]), elbow, wrist], np.array([62, 42, 27]) * s * g ** 0.8,
                     soft=True)
         volume.ellipsoid(tuple(0.5 * (wrist + hand_tip)), (30 * s, 60 * s, 18 * s), soft=True)
 
     # pelvis: iliac wings, sacrum, sacroiliac joints, pubis, ischium ------------------------------------
-    pelvis_uptake = 6.0 * u * j["pelvis"]
+    pelvis_uptake = 3.6 * u * j["pelvis"]
     crest_y, acet_y, pubis_y = fy(0.415), fy(0.488), fy(0.503)
     pel_w = 1.0 if not body.female else 1.08
     sacrum_top = edges[-1]
     volume.tube([(mid, sacrum_top + 8 * s, table_z - 62 * s), (mid, fy(0.49), table_z - 30 * s),
-                 (mid, fy(0.51), table_z - 30 * s)], [38 * s * pel_w, 20 * s, 8 * s], 4.6 * u * j["sacrum"],
+                 (mid, fy(0.51), table_z - 30 * s)], [38 * s * pel_w, 20 * s, 8 * s], 3.2 * u * j["sacrum"],
                 label=L["sacrum"], region="sacrum")
     for side in (-1, 1):
         wing_c = np.array([mid + side * 92 * s * pel_w, 0.55 * crest_y + 0.45 * acet_y, table_z - 72 * s])
@@ -482,10 +485,10 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         acet = np.array([mid + side * 88 * s * pel_w, acet_y, table_z - 95 * s])
         volume.ellipsoid(tuple(acet), (22 * s, 22 * s, 22 * s), 0.6 * pelvis_uptake, label=L["pelvis"],
                          shell=9 * s, region="pelvis")
-        volume.tube([acet, (mid + side * 16 * s, pubis_y, front_z + 30 * s * g)], 7 * s, pelvis_uptake,
+        volume.tube([acet, (mid + side * 16 * s, pubis_y, front_z + 30 * s * g)], 7 * s, 0.7 * pelvis_uptake,
                     label=L["pelvis"], region="pelvis")  # superior pubic ramus
         volume.tube([acet, (mid + side * 55 * s * pel_w, fy(0.525), table_z - 60 * s),
-                     (mid + side * 18 * s, fy(0.52), front_z + 40 * s * g)], 8 * s, pelvis_uptake, label=L["pelvis"],
+                     (mid + side * 18 * s, fy(0.52), front_z + 40 * s * g)], 6 * s, 0.5 * pelvis_uptake, label=L["pelvis"],
                     region="pelvis")  # ischium and inferior ramus
 
         # legs: femur with head, neck and trochanter; knee; tibia and fibula; ankle and foot ----------
@@ -506,14 +509,14 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         volume.tube([acet, troch], 15 * s, 0.5 * joint_uptake, label=L["femora"], region="femora")
         volume.tube([troch, knee + np.array([0, -30 * s, 0])], np.array([15 * s, 12 * s]) * femur_paget ** 0.2,
                     leg_uptake * femur_paget, label=L["femora"], region="femora")
-        volume.ellipsoid(tuple(knee + np.array([0, -14 * s, 0])), (34 * s, 18 * s, 26 * s), 0.7 * joint_uptake * plate,
+        volume.ellipsoid(tuple(knee + np.array([0, -14 * s, 0])), (34 * s, 18 * s, 26 * s), 0.45 * joint_uptake * plate,
                          label=L["femora"])
-        volume.ellipsoid(tuple(knee + np.array([0, 20 * s, 0])), (32 * s, 14 * s, 24 * s), 0.7 * joint_uptake * plate,
+        volume.ellipsoid(tuple(knee + np.array([0, 20 * s, 0])), (32 * s, 14 * s, 24 * s), 0.45 * joint_uptake * plate,
                          label=L["lower legs"])
-        volume.ellipsoid(tuple(knee + np.array([0, 0, -40 * s])), (17 * s, 20 * s, 9 * s), 0.9 * joint_uptake,
+        volume.ellipsoid(tuple(knee + np.array([0, 0, -40 * s])), (17 * s, 20 * s, 9 * s), 0.6 * joint_uptake,
                          label=L["lower legs"])  # patella
         volume.tube([knee + np.array([0, 30 * s, 0]), ankle], np.array([15 * s, 10 * s]) * tibia_paget ** 0.2,
-                    leg_uptake * tibia_paget, label=L["lower legs"], region="tibiae")
+                    0.8 * leg_uptake * tibia_paget, label=L["lower legs"], region="tibiae")
         volume.tube([knee + np.array([side * 28 * s, 28 * s, 10 * s]), ankle + np.array([side * 24 * s, 0, 8 * s])],
                     5.5 * s, 0.9 * leg_uptake, label=L["lower legs"])
         # supine feet point up: calcaneus on the table, metatarsals towards the anterior camera
@@ -522,7 +525,7 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         volume.tube([ankle + np.array([0, 34 * s, -10 * s]), ankle + np.array([side * 10 * s, 95 * s, -95 * s])],
                     [18 * s, 12 * s], 0.55 * joint_uptake, label=L["feet"], region="feet")  # relaxed: toes point away
         # leg soft tissue (thigh to ankle) and foot
-        volume.tube([(leg_x, fy(0.50), table_z - 80 * s * g), knee, ankle], np.array([80 * g, 55 * g ** 0.8, 36]) * s,
+        volume.tube([(leg_x, fy(0.50), table_z - 80 * s * g), knee, ankle], np.array([96 * g, 52 * g ** 0.8, 32]) * s,
                     soft=True)
         volume.ellipsoid(tuple(ankle + np.array([0, 60 * s, -50 * s])), (40 * s, 60 * s, 70 * s), soft=True)
 
