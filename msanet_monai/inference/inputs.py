@@ -15,10 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from monai.data import Dataset
+from monai.transforms import Compose
 
 from msanet_monai.errors import BoneScanError
 
-__all__ = ["ERROR_KEY", "INPUT_SUFFIXES", "find_inputs", "list_inference_items", "FailSafeDataset", "describe_error"]
+__all__ = [
+    "ERROR_KEY",
+    "INPUT_SUFFIXES",
+    "find_inputs",
+    "list_inference_items",
+    "FailSafeDataset",
+    "StudyBatchSampler",
+    "collate_views",
+    "describe_error",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +127,34 @@ class FailSafeDataset(Dataset):
     An error item is ``{"image": path, "view": view, "error": message}`` (message naming the file);
     :class:`~msanet_monai.inference.BoneScanInferenceEvaluator` skips the network for it and the
     output writer records it as a CSV row with status ``error``.
+
+    Args:
+        data, transform: as MONAI's ``Dataset``.
+        timing: an :class:`~msanet_monai.inference.timing.InferenceTiming` to which the time of the
+            first transform (the loader: "reading") and of the others ("preprocessing") is added.
     """
+
+    def __init__(self, data: Sequence, transform: Any = None, timing: Any = None) -> None:
+        super().__init__(data, transform)
+        self.timing = timing
+        self._split: tuple[Compose, Compose] | None = None
+
+    def _timed_transform(self, index: int) -> Any:
+        t = self.transform
+        if self._split is None:
+            # the same transform objects in two parts, so that Invertd(transform=<the whole Compose>)
+            # still finds the operations it recorded
+            kw = dict(map_items=t.map_items, unpack_items=t.unpack_items, lazy=t.lazy, overrides=t.overrides)
+            self._split = (Compose(t.transforms[:1], **kw), Compose(t.transforms[1:], **kw))
+        with self.timing.phase("reading"):
+            item = self._split[0](dict(self.data[index]))
+        with self.timing.phase("preprocessing"):
+            return self._split[1](item)
 
     def _transform(self, index: int) -> Any:
         try:
+            if self.timing is not None and isinstance(self.transform, Compose) and not self.transform.lazy:
+                return self._timed_transform(index)
             return super()._transform(index)
         except Exception as e:  # noqa: BLE001  (any failure of one input must not stop the batch)
             item = self.data[index]
@@ -128,3 +162,32 @@ class FailSafeDataset(Dataset):
             message = describe_error(e, path)
             logger.warning("skipping %s (%s): %s", path, item.get("view", "default view"), message)
             return {"image": path, "view": str(item.get("view") or ""), ERROR_KEY: message}
+
+
+class StudyBatchSampler:
+    """Batches of item indices, one batch per study: the views of one file (consecutive items of
+    :func:`list_inference_items`) go through the network together, at most ``max_views`` at a time.
+
+    Use with ``collate_fn=collate_views``: the evaluator collates the loaded views itself, so that an
+    error item or two views of different sizes do not break the batch.
+    """
+
+    def __init__(self, data: Sequence[dict[str, Any]], max_views: int = 2) -> None:
+        self.batches: list[list[int]] = []
+        for index, item in enumerate(data):
+            last = self.batches[-1] if self.batches else None
+            if last and len(last) < max(1, int(max_views)) and data[last[0]].get("image") == item.get("image"):
+                last.append(index)
+            else:
+                self.batches.append([index])
+
+    def __iter__(self):
+        return iter([list(b) for b in self.batches])
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def collate_views(items: Sequence[Any]) -> list[Any]:
+    """The loaded views of a study as a plain list (see :class:`StudyBatchSampler`)."""
+    return list(items)

@@ -8,6 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,11 @@ class WholeBodyOutputWriter:
         image_key: key of the network input, whose meta holds ``thorax_box`` once cropped.
         scan_key: key of the whole-body counts (1, rows, cols) as loaded (a copy made before scaling),
             whose meta holds ``filename_or_obj``, ``view``, ``frame_index``, ``pixel_spacing``, ``mirrored``.
+        background: write in one background thread (in order, same files and rows), so that the
+            network goes on with the next study meanwhile; the run's end waits for every write.
+        timing: an :class:`~msanet_monai.inference.timing.InferenceTiming` receiving the writing seconds.
+        quiet_highdicom: set the ``highdicom`` logger to WARNING (it logs 9 INFO lines per DICOM SEG),
+            unless a level was set for it already; its warnings still show.
     """
 
     def __init__(
@@ -125,6 +131,9 @@ class WholeBodyOutputWriter:
         pred_key: str = "pred",
         image_key: str = "image",
         scan_key: str = "scan",
+        background: bool = False,
+        timing: Any = None,
+        quiet_highdicom: bool = True,
     ) -> None:
         self.output_dir = os.path.abspath(os.fspath(output_dir))
         self.csv_path = os.path.join(self.output_dir, csv_name)
@@ -135,6 +144,13 @@ class WholeBodyOutputWriter:
         self._csv: InferenceCSVWriter | None = None
         self._claimed: dict[str, tuple[str, str]] = {}
         self.run_csv_path = ""
+        self.background = bool(background)
+        self.timing = timing
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+        hd_logger = logging.getLogger("highdicom")
+        if quiet_highdicom and hd_logger.level == logging.NOTSET:
+            hd_logger.setLevel(logging.WARNING)
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._open)
@@ -157,8 +173,20 @@ class WholeBodyOutputWriter:
             logger.error("%s", e)
             self._csv = InferenceCSVWriter(self.run_csv_path, CSV_COLUMNS, write_now=False)
 
+    def _wait(self) -> None:
+        """Wait for the background writes; an unexpected error of one is raised here (after all finish)."""
+        pending, self._pending = self._pending, []
+        errors = [f.exception() for f in pending]
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+
     def _close(self, engine: Engine | None = None) -> None:
         """Publish the run's summary as ``csv_name`` (atomic replace) if any view was written; else raise."""
+        self._wait()
         if self._csv is None:
             return
         csv_writer, self._csv = self._csv, None
@@ -175,6 +203,10 @@ class WholeBodyOutputWriter:
                     ok, errors, self.csv_path, self.run_csv_path)
 
     def _close_on_exception(self, engine: Engine, e: Exception) -> None:
+        try:
+            self._wait()
+        except Exception as write_error:  # noqa: BLE001  (the run's own exception is the one to raise)
+            logger.error("%s", write_error)
         if self._csv is not None:  # keep the run's rows so far; do not publish a cut run as inference.csv
             try:
                 self._csv.flush()
@@ -191,7 +223,13 @@ class WholeBodyOutputWriter:
         # batch and model keys ("image", "pred") in the output; error outputs carry all they need
         batch = batch if isinstance(batch, list) and len(batch) == len(outputs) else [{}] * len(outputs)
         for batch_item, output_item in zip(batch, outputs):
-            self.write_view(output_item if ERROR_KEY in output_item else {**batch_item, **output_item})
+            item = output_item if ERROR_KEY in output_item else {**batch_item, **output_item}
+            if self.background:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="msanet-writer")
+                self._pending.append(self._executor.submit(self.write_view, item))
+            else:
+                self.write_view(item)
 
     def _output_base(self, path: str, view: str) -> str:
         """``<stem>_<ext>_<view>``, unique within the run (see :func:`output_base`); a clash gets ``_2``, ``_3``..."""
@@ -207,6 +245,7 @@ class WholeBodyOutputWriter:
 
     def write_view(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """Write the outputs of one view and its CSV row; return the row."""
+        start = time.perf_counter()
         if self._csv is None:
             self._open()
         if ERROR_KEY in item:
@@ -219,6 +258,8 @@ class WholeBodyOutputWriter:
             self._csv.write_row(row)  # type: ignore[union-attr]
         except OutputWriteError as e:  # the row is kept in memory and written with the next one
             logger.error("%s", e)
+        if self.timing is not None:
+            self.timing.add("writing", time.perf_counter() - start)
         return row
 
     def _write_outputs(self, item: Mapping[str, Any]) -> dict[str, Any]:
