@@ -44,6 +44,7 @@ def _make_trainer(
     beta: float = 1.0,
     amp: bool = False,
     handlers: list | None = None,
+    adversarial: bool = True,
 ) -> AdversarialSegmentationTrainer:
     torch.manual_seed(0)
     generator = MSANet(in_channels=1, out_channels=1, channels=GENERATOR_CHANNELS, deep_supervision=True)
@@ -62,6 +63,7 @@ def _make_trainer(
         alpha=alpha,
         beta=beta,
         critic_clip=critic_clip,
+        adversarial=adversarial,
         amp=amp,
         train_handlers=handlers,
     )
@@ -172,6 +174,35 @@ def test_critic_weight_clipping_is_a_parameter():
 
     with pytest.raises(ValueError):
         _make_trainer(critic_clip=-1.0)
+
+
+def test_adversarial_off_trains_generator_with_segmentation_loss_only():
+    trainer = _make_trainer(epoch_length=1, alpha=0.5, adversarial=False)
+    before = {"generator": _copy_params(trainer.network), "critic": _copy_params(trainer.critic)}
+    trainer.run()
+    assert _changed(before["generator"], trainer.network)
+    assert not _changed(before["critic"], trainer.critic), "critic stepped although adversarial=False"
+    assert not trainer.critic_optimizer.state, "critic optimizer has state although never stepped"
+    out = trainer.state.output[0]
+    assert float(out["adv_loss"]) == 0.0 and float(out["critic_loss"]) == 0.0
+    assert float(out["loss"]) == pytest.approx(0.5 * float(out["seg_loss"]))
+
+
+def test_adversarial_off_needs_no_critic_and_adversarial_on_does():
+    trainer = _make_trainer(epoch_length=1, adversarial=False)
+    plain = AdversarialSegmentationTrainer(
+        device="cpu", max_epochs=1, epoch_length=1, train_data_loader=trainer.data_loader, network=trainer.network,
+        optimizer=trainer.optimizer, loss_function=trainer.loss_function, critic=None, critic_optimizer=None,
+        adversarial_loss_function=None, adversarial=False,
+    )
+    plain.run()
+    assert plain.state.iteration == 1
+    with pytest.raises(ValueError, match="critic"):
+        AdversarialSegmentationTrainer(
+            device="cpu", max_epochs=1, train_data_loader=trainer.data_loader, network=trainer.network,
+            optimizer=trainer.optimizer, loss_function=trainer.loss_function, critic=None,
+            critic_optimizer=None, adversarial_loss_function=None,
+        )
 
 
 def _checkpoint_dict(trainer) -> dict:

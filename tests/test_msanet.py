@@ -141,3 +141,42 @@ def test_torchscript_script_and_trace_match_eager():
         assert scripted.train()(x).shape == (1, 4, 1, 64, 128)
         with pytest.raises(torch.jit.Error, match="divisible by 16"):
             scripted(torch.rand(1, 1, 72, 64))
+
+
+# ablation switches of the paper (bundle/configs/models/msanet_no_*.json)
+@pytest.mark.parametrize(
+    "switch, blocks",
+    [("use_cdc", ["enc1"]), ("use_msfe", ["enc2", "enc3", "enc4", "enc5"]), ("use_rms", ["dec4", "dec3", "dec2", "dec1"])],
+)
+def test_ablation_switch_replaces_its_blocks_by_double_convs(switch, blocks):
+    from msanet_monai.networks.blocks import DoubleConvBlock
+
+    default, ablated = _tiny(), _tiny(**{switch: False})
+    for name in ["enc1", "enc2", "enc3", "enc4", "enc5", "dec4", "dec3", "dec2", "dec1"]:
+        replaced = isinstance(getattr(ablated, name), DoubleConvBlock)
+        assert replaced == (name in blocks), name
+        assert not isinstance(getattr(default, name), DoubleConvBlock)
+    assert sum(p.numel() for p in ablated.parameters()) != sum(p.numel() for p in default.parameters())
+    x = torch.rand(2, 1, 64, 64)
+    assert ablated.train()(x).shape == (2, 4, 1, 64, 64)
+    with torch.no_grad():
+        assert ablated.eval()(x).shape == (2, 1, 64, 64)
+
+
+def test_without_input_pyramid_levels_2_to_4_see_features_only():
+    net = _tiny(input_pyramid=False)
+    widths = [net.enc2.crac.unit1.conv1.conv.in_channels, net.enc3.crac.unit1.conv1.conv.in_channels,
+              net.enc4.crac.unit1.conv1.conv.in_channels]
+    assert widths == [TINY[0], TINY[1], TINY[2]]
+    assert set(net.state_dict()) == set(_tiny().state_dict())  # same layers, narrower inputs
+    assert net.train()(torch.rand(2, 1, 64, 64)).shape == (2, 4, 1, 64, 64)
+
+
+def test_default_switches_keep_the_shipped_weights_loading():
+    import json
+    from pathlib import Path
+
+    release = Path(__file__).resolve().parents[1] / "release"
+    channels = json.loads((release / "release.json").read_text())["generator_channels"]
+    net = MSANet(channels=channels, use_cdc=True, use_msfe=True, use_rms=True, input_pyramid=True)
+    net.load_state_dict(torch.load(release / "model.pt", weights_only=True))  # strict: same keys, same shapes

@@ -87,7 +87,11 @@ def test_layout_is_what_the_zoo_requires(shared_bundle):
     assert inference["generator_channels"] == read_release()["generator_channels"]
     from monai.bundle import ConfigParser
 
-    for files in (["train.json"], ["train.json", "quick.json"], ["inference.json"], ["inference.json", "quick.json"]):
+    # the model-comparison overlays travel with the bundle, merged after train.json + quick.json
+    repo_models = sorted(p.name for p in (REPO / "bundle" / "configs" / "models").glob("*.json"))
+    assert sorted(p.name for p in (b / "configs" / "models").glob("*.json")) == repo_models
+    for files in (["train.json"], ["train.json", "quick.json"], ["inference.json"], ["inference.json", "quick.json"],
+                  ["train.json", "quick.json", "models/unet.json"], ["train.json", "quick.json", "models/segan.json"]):
         parser = ConfigParser()
         parser.read_config([str(b / "configs" / f) for f in files])
         parser["bundle_root"] = str(b)

@@ -67,6 +67,10 @@ class AdversarialSegmentationTrainer(SupervisedTrainer):
         beta: weight of the adversarial loss in the generator loss (eq. 3).
         critic_clip: clamp the critic's parameters to ``[-critic_clip, critic_clip]`` after each critic
             step (SegAN uses 0.05); ``None`` disables clipping.
+        adversarial: ``False`` trains the generator with ``alpha * seg`` alone: the critic is neither
+            called nor stepped (the ablation "without the critic" and the non-adversarial baselines);
+            ``adv_loss`` and ``critic_loss`` are then reported as 0. ``critic``, ``critic_optimizer``
+            and ``adversarial_loss_function`` may be ``None`` in that case.
         amp: mixed precision (``torch.autocast`` plus one ``GradScaler`` per optimizer); only honoured
             when ``device`` is a CUDA device, ignored elsewhere.
         other args: as ``monai.engines.SupervisedTrainer``.
@@ -80,12 +84,13 @@ class AdversarialSegmentationTrainer(SupervisedTrainer):
         network: torch.nn.Module,
         optimizer: Optimizer,
         loss_function: Callable,
-        critic: torch.nn.Module,
-        critic_optimizer: Optimizer,
-        adversarial_loss_function: Callable,
+        critic: torch.nn.Module | None,
+        critic_optimizer: Optimizer | None,
+        adversarial_loss_function: Callable | None,
         alpha: float = 1.0,
         beta: float = 1.0,
         critic_clip: float | None = 0.05,
+        adversarial: bool = True,
         epoch_length: int | None = None,
         non_blocking: bool = False,
         prepare_batch: Callable = default_prepare_batch,
@@ -106,6 +111,11 @@ class AdversarialSegmentationTrainer(SupervisedTrainer):
     ) -> None:
         if critic_clip is not None and critic_clip <= 0:
             raise ValueError(f"critic_clip must be positive or None, got {critic_clip}.")
+        adversarial = bool(adversarial)
+        missing = [n for n, v in (("critic", critic), ("critic_optimizer", critic_optimizer),
+                                  ("adversarial_loss_function", adversarial_loss_function)) if v is None]
+        if adversarial and missing:
+            raise ValueError(f"adversarial training needs {', '.join(missing)}; pass them or set adversarial=False.")
         device = torch.device(device)
         super().__init__(
             device=device,
@@ -138,6 +148,7 @@ class AdversarialSegmentationTrainer(SupervisedTrainer):
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.critic_clip = critic_clip
+        self.adversarial = adversarial
         self.critic_scaler: torch.amp.GradScaler | None = None
 
     def run(self) -> None:  # type: ignore[override]
@@ -179,29 +190,37 @@ class AdversarialSegmentationTrainer(SupervisedTrainer):
             inputs, targets, args, kwargs = batch
         engine.state.output = {Keys.IMAGE: inputs, Keys.LABEL: targets}
         engine.network.train()
-        engine.critic.train()
+        if engine.adversarial:
+            engine.critic.train()
 
         with engine._autocast():
             pred = engine.inferer(inputs, engine.network, *args, **kwargs)
         engine.state.output[Keys.PRED] = pred
         engine.fire_event(IterationEvents.FORWARD_COMPLETED)
 
-        # critic: maximise the multi-scale L1 distance on a detached prediction (eq. 6)
-        engine.critic_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        with engine._autocast():
-            critic_loss = 1.0 - engine.adversarial_loss_function(engine.critic, pred.detach(), targets, inputs)
-        engine._backward_step(critic_loss, engine.critic_optimizer, engine.critic_scaler)
-        if engine.critic_clip is not None:
-            with torch.no_grad():
-                for p in engine.critic.parameters():
-                    p.clamp_(-engine.critic_clip, engine.critic_clip)
+        zero = torch.zeros((), device=inputs.device)
+        critic_loss = zero
+        if engine.adversarial:
+            # critic: maximise the multi-scale L1 distance on a detached prediction (eq. 6)
+            engine.critic_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+            with engine._autocast():
+                critic_loss = 1.0 - engine.adversarial_loss_function(engine.critic, pred.detach(), targets, inputs)
+            engine._backward_step(critic_loss, engine.critic_optimizer, engine.critic_scaler)
+            if engine.critic_clip is not None:
+                with torch.no_grad():
+                    for p in engine.critic.parameters():
+                        p.clamp_(-engine.critic_clip, engine.critic_clip)
 
         # generator: alpha * Dice loss + beta * multi-scale L1 against the updated critic (eqs. 3-5)
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         with engine._autocast():
             seg_loss = engine.loss_function(pred, targets).mean()
-            adv_loss = engine.adversarial_loss_function(engine.critic, pred, targets, inputs)
-            loss = engine.alpha * seg_loss + engine.beta * adv_loss
+            if engine.adversarial:
+                adv_loss = engine.adversarial_loss_function(engine.critic, pred, targets, inputs)
+                loss = engine.alpha * seg_loss + engine.beta * adv_loss
+            else:
+                adv_loss = zero
+                loss = engine.alpha * seg_loss
         engine.state.output[Keys.LOSS] = loss
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
         engine._backward_step(

@@ -2,8 +2,9 @@
 
 from .cdc import CDCBlock, conv_bn_relu
 from .crac import CRACBlock
+from .double_conv import DoubleConvBlock
 from .msfe import MSFEBlock
 from .rfb import RFBBlock
 from .rms import RMSBlock
 
-__all__ = ["CDCBlock", "CRACBlock", "MSFEBlock", "RFBBlock", "RMSBlock", "conv_bn_relu"]
+__all__ = ["CDCBlock", "CRACBlock", "DoubleConvBlock", "MSFEBlock", "RFBBlock", "RMSBlock", "conv_bn_relu"]

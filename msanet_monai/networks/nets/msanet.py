@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.networks.blocks import Convolution
 
-from msanet_monai.networks.blocks import CDCBlock, MSFEBlock, RMSBlock
+from msanet_monai.networks.blocks import CDCBlock, DoubleConvBlock, MSFEBlock, RMSBlock
 
 __all__ = ["MSANet"]
 
@@ -39,6 +39,18 @@ class MSANet(nn.Module):
         channels: widths c1..c5 of the five levels; the default is the full model, tiny widths such as
             ``(4, 8, 8, 16, 16)`` serve tests and CPU runs.
         deep_supervision: return the three side outputs too while training.
+        use_cdc: level 1 is the CDC block; ``False`` puts a plain double 3x3 conv
+            (:class:`~msanet_monai.networks.blocks.DoubleConvBlock`) in its place (paper ablation "w/o CDC").
+        use_msfe: levels 2-5 are MSFE blocks; ``False``: double 3x3 convs ("w/o MSFE").
+        use_rms: the decoder blocks are RMS blocks; ``False``: double 3x3 convs, U-Net's decoder ("w/o RMS").
+        input_pyramid: concatenate the average-pooled image to the inputs of levels 2-4; ``False``
+            feeds those levels the pooled features alone ("w/o input pyramid").
+
+    The switches serve the paper's ablation study (``bundle/configs/models/msanet_no_*.json``). The
+    defaults are the paper's network with unchanged ``state_dict`` keys (shipped weights load); the
+    top-level module names (``enc1`` ... ``dec1``, ``head``, ``side_heads``) stay whatever the
+    switches (the side heads exist even without deep supervision), a replaced block has the keys of
+    its own layers inside them.
 
     Shapes:
         input ``(B, in_channels, H, W)``, H and W multiples of 16 (e.g. 256x256 thorax crops or
@@ -57,6 +69,10 @@ class MSANet(nn.Module):
         out_channels: int = 1,
         channels: Sequence[int] = (64, 128, 256, 512, 512),
         deep_supervision: bool = True,
+        use_cdc: bool = True,
+        use_msfe: bool = True,
+        use_rms: bool = True,
+        input_pyramid: bool = True,
     ) -> None:
         super().__init__()
         if len(channels) != 5:
@@ -65,17 +81,22 @@ class MSANet(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.deep_supervision = deep_supervision
+        self.input_pyramid = input_pyramid
 
-        self.enc1 = CDCBlock(in_channels, c1)
-        self.enc2 = MSFEBlock(c1 + in_channels, c2)
-        self.enc3 = MSFEBlock(c2 + in_channels, c3)
-        self.enc4 = MSFEBlock(c3 + in_channels, c4)
-        self.enc5 = MSFEBlock(c4, c5)
+        first = CDCBlock if use_cdc else DoubleConvBlock
+        encoder = MSFEBlock if use_msfe else DoubleConvBlock
+        decoder = RMSBlock if use_rms else DoubleConvBlock
+        pyr = in_channels if input_pyramid else 0
+        self.enc1 = first(in_channels, c1)
+        self.enc2 = encoder(c1 + pyr, c2)
+        self.enc3 = encoder(c2 + pyr, c3)
+        self.enc4 = encoder(c3 + pyr, c4)
+        self.enc5 = encoder(c4, c5)
 
-        self.dec4 = RMSBlock(c5 + c4, c4)
-        self.dec3 = RMSBlock(c4 + c3, c3)
-        self.dec2 = RMSBlock(c3 + c2, c2)
-        self.dec1 = RMSBlock(c2 + c1, c1)
+        self.dec4 = decoder(c5 + c4, c4)
+        self.dec3 = decoder(c4 + c3, c3)
+        self.dec2 = decoder(c3 + c2, c2)
+        self.dec1 = decoder(c2 + c1, c1)
 
         self.head = self._head(c1)
         # side outputs of d2, d3, d4: deep supervision of the three coarser decoder levels
@@ -100,15 +121,19 @@ class MSANet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing():  # a traced graph keeps no Python checks, tracing would only warn
             self._check_input(x)
-        # input pyramid: the image itself, average-pooled like the features, refills detail lost by pooling
-        x2 = F.avg_pool2d(x, 2)
-        x4 = F.avg_pool2d(x2, 2)
-        x8 = F.avg_pool2d(x4, 2)
-
         e1 = self.enc1(x)
-        e2 = self.enc2(torch.cat([F.avg_pool2d(e1, 2), x2], dim=1))
-        e3 = self.enc3(torch.cat([F.avg_pool2d(e2, 2), x4], dim=1))
-        e4 = self.enc4(torch.cat([F.avg_pool2d(e3, 2), x8], dim=1))
+        if self.input_pyramid:
+            # the image itself, average-pooled like the features, refills detail lost by pooling
+            x2 = F.avg_pool2d(x, 2)
+            x4 = F.avg_pool2d(x2, 2)
+            x8 = F.avg_pool2d(x4, 2)
+            e2 = self.enc2(torch.cat([F.avg_pool2d(e1, 2), x2], dim=1))
+            e3 = self.enc3(torch.cat([F.avg_pool2d(e2, 2), x4], dim=1))
+            e4 = self.enc4(torch.cat([F.avg_pool2d(e3, 2), x8], dim=1))
+        else:
+            e2 = self.enc2(F.avg_pool2d(e1, 2))
+            e3 = self.enc3(F.avg_pool2d(e2, 2))
+            e4 = self.enc4(F.avg_pool2d(e3, 2))
         e5 = self.enc5(F.avg_pool2d(e4, 2))
 
         d4 = self.dec4(torch.cat([self._up(e5, e4), e4], dim=1))
