@@ -52,7 +52,7 @@ from msanet_monai.synthetic.generator import (
 from msanet_monai.synthetic.phantom import PIXEL_SPACING_MM
 from msanet_monai.transforms.thorax import locate_thorax
 
-__all__ = ["REAL_BACKGROUND_VERSION", "nm1_path", "bone_mask", "real_background_scans", "generate_real_background",
+__all__ = ["REAL_BACKGROUND_VERSION", "UNTOUCHED_ID", "nm1_path", "bone_mask", "variant_geometry", "real_background_scans", "generate_real_background",
            "ensure_real_background"]
 
 logger = logging.getLogger(__name__)
@@ -140,13 +140,22 @@ def _lesion(rng: np.random.Generator, center: tuple[float, float], shape: tuple[
     return out
 
 
-def _variant(real: np.ndarray, seed: int, index: int) -> SyntheticScan:
-    rng = np.random.default_rng([seed, 20_000 + index])
-    rows, cols = real.shape
+def variant_geometry(seed: int, index: int) -> dict:
+    """Scale ``(rows, cols)`` about the image centre, shift ``(rows, cols)`` in px, and the fraction of
+    counts kept (``keep``) of variant ``index``; a position ``x`` of the real scan lands at
+    ``(x - centre) * scale + centre + shift`` (pixel edges at integers)."""
+    rng = np.random.default_rng([seed, 20_000 + index, 0])
     scale = (1.0 + rng.uniform(-MAX_SCALE, MAX_SCALE), 1.0 + rng.uniform(-MAX_SCALE, MAX_SCALE))
     shift = (rng.uniform(-MAX_SHIFT_PX[0], MAX_SHIFT_PX[0]), rng.uniform(-MAX_SHIFT_PX[1], MAX_SHIFT_PX[1]))
-    keep = rng.uniform(*COUNT_FRACTION)
-    moved = _move_counts(real, rng, scale, shift, keep)
+    return {"scale": scale, "shift": shift, "keep": float(rng.uniform(*COUNT_FRACTION))}
+
+
+def _variant(real: np.ndarray, seed: int, index: int) -> SyntheticScan:
+    geometry = variant_geometry(seed, index)
+    keep = geometry["keep"]
+    rng = np.random.default_rng([seed, 20_000 + index, 1])
+    rows, cols = real.shape
+    moved = _move_counts(real, rng, geometry["scale"], geometry["shift"], keep)
     expected = ndimage.gaussian_filter(moved.astype(np.float64), 1.0)  # the real scan's mean, estimated
     level = ndimage.gaussian_filter(moved.astype(np.float64), 2.0)
     bone = bone_mask(moved)
