@@ -20,7 +20,7 @@ from msanet_monai.errors import BoneScanError
 from msanet_monai.io.bone_scan import read_bone_scan
 from msanet_monai.networks.nets import MSANet
 from msanet_monai.synthetic import ensure_real_background, generate_real_background
-from msanet_monai.synthetic.real_background import UNTOUCHED_ID, bone_mask, variant_geometry
+from msanet_monai.synthetic.real_background import UNTOUCHED_ID, bone_mask, real_background_test_items, variant_geometry
 from msanet_monai.transforms import LoadBoneScand, LoadLesionMaskd
 
 BUNDLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundle")
@@ -131,6 +131,16 @@ def test_ensure_reuses_and_rebuilds(tmp_path):
     ensure_real_background(out, num_variants=2)  # other parameters: rebuilt in place
     assert [i["patient_id"] for i in load_datalist(path, "test")] == ["REAL0000", "REAL0001", "REAL0002"]
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".rb.")]  # no staging folder left
+
+
+def test_missing_nm1_skips_with_a_warning(tmp_path, monkeypatch, caplog):
+    import pydicom.data
+
+    monkeypatch.setattr(pydicom.data, "get_testdata_file", lambda name, download=True: None)
+    with caplog.at_level("WARNING"):
+        assert real_background_test_items(tmp_path / "rb", num_variants=1) == []
+    assert "pip install pydicom-data" in caplog.text and not (tmp_path / "rb").exists()
+    assert real_background_test_items(tmp_path / "rb", enabled=False) == []
 
 
 def test_evaluate_bundle_reports_real_background(tmp_path, synthetic_dataset):

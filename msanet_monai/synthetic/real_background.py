@@ -35,6 +35,7 @@ import os
 import numpy as np
 from scipy import ndimage
 
+from msanet_monai.datalist import load_datalist
 from msanet_monai.errors import BoneScanError
 from msanet_monai.io.bone_scan import read_bone_scan
 from msanet_monai.synthetic.generator import (
@@ -52,7 +53,8 @@ from msanet_monai.synthetic.generator import (
 from msanet_monai.synthetic.phantom import PIXEL_SPACING_MM
 from msanet_monai.transforms.thorax import locate_thorax
 
-__all__ = ["REAL_BACKGROUND_VERSION", "UNTOUCHED_ID", "nm1_path", "bone_mask", "variant_geometry", "real_background_scans", "generate_real_background",
+__all__ = ["REAL_BACKGROUND_VERSION", "UNTOUCHED_ID", "nm1_path", "bone_mask", "variant_geometry",
+           "SourceUnavailable", "real_background_test_items", "real_background_scans", "generate_real_background",
            "ensure_real_background"]
 
 logger = logging.getLogger(__name__)
@@ -65,14 +67,29 @@ MAX_SCALE = 0.05  # +- 5 % in each direction
 COUNT_FRACTION = (0.6, 1.0)  # binomial thinning: 60-100 % of the real scan's counts
 
 
-def nm1_path() -> str:
-    """Path of the NEMA NM1 whole-body scan of the pydicom-data package (``JPEG-LL.dcm``)."""
-    from pydicom.data import get_testdata_file
+class SourceUnavailable(BoneScanError):
+    """The NM1 scan cannot be read here (``pydicom-data`` or its JPEG Lossless decoder is not installed)."""
 
-    # ask for the one named file: a glob over pydicom's test files tries to download
-    path = get_testdata_file("JPEG-LL.dcm")
+
+def nm1_path() -> str:
+    """Path of the NEMA NM1 whole-body scan of the pydicom-data package (``JPEG-LL.dcm``).
+
+    Raises:
+        SourceUnavailable: ``pydicom-data``, ``pylibjpeg`` or ``pylibjpeg-libjpeg`` is missing.
+    """
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.pixels import get_decoder
+
+    # the one named file, never a download (offline it would hang)
+    path = get_testdata_file("JPEG-LL.dcm", download=False)
     if path is None:
-        raise BoneScanError("JPEG-LL.dcm", "the NEMA NM1 scan is not installed: pip install pydicom-data")
+        raise SourceUnavailable("JPEG-LL.dcm", "the NEMA NM1 scan is not installed: pip install pydicom-data "
+                                               "(or the repository's '.[test]' extra)")
+    syntax = pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+    if not get_decoder(syntax).is_available:
+        raise SourceUnavailable(path, f"no decoder for its transfer syntax {syntax.name}: pip install pylibjpeg "
+                                      "pylibjpeg-libjpeg (or the repository's '.[test]' extra)")
     return path
 
 
@@ -265,6 +282,21 @@ def generate_real_background(out_dir: str | os.PathLike, num_variants: int = 11,
         "test": items,
     }
     return _write_datalist(out_dir, document, parameters)
+
+
+def real_background_test_items(out_dir: str | os.PathLike, num_variants: int = 11, seed: int = 42,
+                               enabled: bool = True) -> list[dict]:
+    """The ``test`` items of the set in ``out_dir`` (built when needed, :func:`ensure_real_background`),
+    for the evaluation config: ``[]`` when not ``enabled``, and ``[]`` with a warning naming what to install
+    when the NM1 scan cannot be read here (the synthetic evaluation then still runs)."""
+    if not enabled:
+        return []
+    try:
+        datalist = ensure_real_background(out_dir, num_variants=num_variants, seed=seed)
+    except SourceUnavailable as e:
+        logger.warning("real background: skipped, %s (--evaluate_real_background false silences this)", e)
+        return []
+    return load_datalist(datalist, "test")
 
 
 def ensure_real_background(out_dir: str | os.PathLike, num_variants: int = 11, seed: int = 42,
