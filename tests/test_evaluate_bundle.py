@@ -31,7 +31,9 @@ TINY = ["--num_epochs", "1", "--val_interval", "1", "--num_workers", "0"]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, synthetic_dataset):
     out = tmp_path_factory.mktemp("protocol")
-    args = ["--seeds", "42", "--config", *QUICK, "--out-dir", str(out), "--datalist", synthetic_dataset, *TINY]
+    # the evaluation also runs on a small real-background set (the NM1 scan and one variant), in the run's folder
+    real = ["--real_background_dir", str(out / "real_background"), "--real_background_scans", "1"]
+    args = ["--seeds", "42", "--config", *QUICK, "--out-dir", str(out), "--datalist", synthetic_dataset, *TINY, *real]
     code = protocol_main(args)
     return out, code, synthetic_dataset
 
@@ -52,6 +54,7 @@ def _evaluate_in_process(run_dir: str, datalist: str, config_files, **overrides)
             datalist=datalist,
             ckpt_dir=os.path.join(run_dir, "models"),
             num_workers=0,
+            evaluate_real_background=False,  # the synthetic section only (the protocol run above evaluated both)
             **overrides,
         )
     finally:
@@ -75,6 +78,12 @@ def test_protocol_run(runs):
     assert (out / "seed_42" / "models" / "model.pt").exists()
     assert list((out / "seed_42" / "models").glob("checkpoint_epoch=*.pt"))
     assert (out / "seed_42" / "train.log").exists() and (out / "seed_42" / "evaluate.log").exists()
+    # beside the synthetic test section: the real-background section, naming the untouched real scan
+    with open(out / "seed_42" / "eval" / "real_background" / "summary.json") as f:
+        real = json.load(f)
+    assert real["images"] == 2 and real["named_images"]["untouched_real_scan"]["lesion_truth"] == 0
+    with open(out / "seed_42" / "evaluate.log") as f:
+        assert "real background: untouched_real_scan (REAL0000.dcm):" in f.read()
 
 
 def test_evaluation_outputs(runs):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,8 @@ Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_
 idist, _ = optional_import("ignite", IgniteInfo.OPT_IMPORT_VERSION, min_version, "distributed")
 
 __all__ = ["LESION_COLUMNS", "lesion_columns", "pixel_score_summary", "json_safe", "EvaluationReportSaver"]
+
+logger = logging.getLogger(__name__)
 
 _SIZE_SUFFIXES = ("", *(f"_{s}" for s in SIZE_CLASSES))
 _CLUSTER_SUFFIXES = ("_clustered", "_single")
@@ -114,7 +117,10 @@ class EvaluationReportSaver:
     mean, std, median, min, max over the images), ``lesion_detection`` (the figures of
     :func:`~msanet_monai.metrics.summarise_lesion_counts`; ``null`` where undefined), ``froc``
     (``thresholds``, ``fp_targets`` and the figures of :func:`~msanet_monai.metrics.froc_summary`)
-    and the ``settings`` and ``reference`` mappings given here, copied as they are. ``froc.csv`` holds
+    and the ``settings`` and ``reference`` mappings given here, copied as they are; with
+    ``named_images``, also ``named_images``: for each name, the per-image row (pixel scores and lesion
+    columns) of the image whose file name is the one given, each also logged as one line (e.g. the
+    false-positive lesions on the untouched real scan of the real-background set). ``froc.csv`` holds
     the FROC curve, one row of :data:`~msanet_monai.metrics.FROC_CURVE_COLUMNS` per threshold.
     Every file is written to a temporary name first and then moved into place.
 
@@ -131,6 +137,9 @@ class EvaluationReportSaver:
         summary_filename: name of the summary JSON.
         froc_filename: name of the FROC curve CSV.
         save_rank: rank writing the files in multi-GPU evaluation.
+        named_images: name -> file name (base name, e.g. ``"REAL0000.dcm"``) of images whose row is
+            copied into the summary and logged; a name whose file was not evaluated is an error.
+        title: what the log lines call this evaluation (e.g. ``"real background"``).
     """
 
     def __init__(
@@ -146,6 +155,8 @@ class EvaluationReportSaver:
         summary_filename: str = "summary.json",
         froc_filename: str = "froc.csv",
         save_rank: int = 0,
+        named_images: Mapping[str, str] | None = None,
+        title: str = "evaluation",
     ) -> None:
         self.save_dir = save_dir
         self.pixel_metrics = tuple(pixel_metrics)
@@ -158,6 +169,8 @@ class EvaluationReportSaver:
         self.summary_filename = summary_filename
         self.froc_filename = froc_filename
         self.save_rank = save_rank
+        self.named_images = dict(named_images or {})
+        self.title = title
         self._names: list[str] = []
         self._views: list[str] = []
 
@@ -213,6 +226,20 @@ class EvaluationReportSaver:
 
         _write_atomic(os.path.join(self.save_dir, self.per_image_filename), write_per_image)
 
+        named = {}
+        for key, filename in self.named_images.items():
+            found = [i for i, name in enumerate(names) if os.path.basename(name) == filename]
+            if not found:
+                raise RuntimeError(f"named image {key!r}: no evaluated image is called {filename!r}")
+            i = found[0]
+            row = {"filename": names[i], "view": views[i], **{m: float(pixel[m][i]) for m in self.pixel_metrics}}
+            if lesion is not None:
+                row.update(lesion_columns(lesion[i]))
+            named[key] = row
+            logger.info("%s: %s (%s): %s false-positive lesions, %s of %s truth lesions found; report in %s",
+                        self.title, key, filename, row.get("lesion_fp", "?"), row.get("lesion_tp", "?"),
+                        row.get("lesion_truth", "?"), os.path.join(self.save_dir, self.summary_filename))
+
         summary: dict[str, Any] = {
             "images": n_images,
             "pixel_scores": {m: pixel_score_summary(v) for m, v in pixel.items()},
@@ -234,6 +261,8 @@ class EvaluationReportSaver:
                     writer.writerow({c: _csv_number(point[c]) for c in FROC_CURVE_COLUMNS})
 
             _write_atomic(os.path.join(self.save_dir, self.froc_filename), write_curve)
+        if named:
+            summary["named_images"] = named
         summary["settings"] = self.settings
         summary["reference"] = self.reference
 
@@ -242,6 +271,12 @@ class EvaluationReportSaver:
             f.write("\n")
 
         _write_atomic(os.path.join(self.save_dir, self.summary_filename), write_summary)
+        detection = summary.get("lesion_detection", {})
+        logger.info("%s: %d images, mean %s %s, lesion sensitivity %s, %s false-positive lesions per image; report in %s",
+                    self.title, n_images, self.pixel_metrics[0] if self.pixel_metrics else "-",
+                    _fmt(summary["pixel_scores"][self.pixel_metrics[0]]["mean"]) if self.pixel_metrics else "-",
+                    _fmt(detection.get("sensitivity")), _fmt(detection.get("fp_per_image")),
+                    os.path.join(self.save_dir, self.summary_filename))
 
 
 def _csv_number(value: float) -> str:
@@ -249,3 +284,7 @@ def _csv_number(value: float) -> str:
     if math.isnan(value):
         return ""
     return f"{int(value)}" if float(value).is_integer() else f"{value:.6f}"
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{float(value):.4f}"

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -301,10 +302,7 @@ def generate_dataset(out_dir: str | os.PathLike, num_patients: int = 171, seed: 
     if num_patients < 2:
         raise ValueError(f"num_patients must be at least 2 (one training and one test patient), got {num_patients}")
     out_dir = os.fspath(out_dir)
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and _read_marker(out_dir) is None:
-        raise BoneScanError(out_dir, "folder is not empty and was not written by the synthetic generator: nothing is written into it")
-    for sub in ("images", "labels", "labelme"):
-        os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
+    _prepare_folder(out_dir)
     n = split_counts(num_patients)
     rng = np.random.default_rng([seed, 171_000])  # layout of the set, apart from the patients' own streams
     order = rng.permutation(num_patients) + 1  # patient numbers: first `dual` have both views
@@ -317,13 +315,26 @@ def generate_dataset(out_dir: str | os.PathLike, num_patients: int = 171, seed: 
         views = VIEWS if index not in single_view else (single_view[index],)
         section = "training" if index in train else "test"
         datalist[section].extend(_write_patient(out_dir, scan, views, seed))
-    datalist_path = os.path.join(out_dir, "dataset.json")
     document = {
         "name": "msanet-monai synthetic whole-body bone scans",
         "description": "Synthetic 99mTc-MDP whole-body scans (msanet_monai.synthetic); not patient data.",
         **parameters,
         **datalist,
     }
+    return _write_datalist(out_dir, document, parameters)
+
+
+def _prepare_folder(out_dir: str) -> None:
+    """Refuse a non-empty folder without the generator's marker; create the sub-folders the writers fill."""
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and _read_marker(out_dir) is None:
+        raise BoneScanError(out_dir, "folder is not empty and was not written by the synthetic generator: nothing is written into it")
+    for sub in ("images", "labels", "labelme"):
+        os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
+
+
+def _write_datalist(out_dir: str, document: dict, parameters: dict) -> str:
+    """Write ``dataset.json`` and then the marker ``.generated.json`` (last: a set without it is not ours)."""
+    datalist_path = os.path.join(out_dir, "dataset.json")
     with open(datalist_path, "w", encoding="utf-8") as f:
         json.dump(document, f, indent=1)
     with open(os.path.join(out_dir, MARKER), "w", encoding="utf-8") as f:
@@ -345,9 +356,10 @@ def _is_current(out_dir: str, parameters: dict) -> bool:
 
 
 # every file the generator writes, relative to its folder: a folder holding anything else is not only ours
+# (patient ids: SYNxxxx for simulated patients, REALxxxx for the real-background set)
 _OWN_FILES = re.compile(
-    r"^(dataset\.json|\.generated\.json|images(/SYN\d+\.dcm)?|labels(/SYN\d+_(anterior|posterior)\.nii\.gz)?"
-    r"|labels/SYN\d+_(anterior|posterior)_skeleton\.nii\.gz|labelme(/SYN\d+_(anterior|posterior)\.json)?)$"
+    r"^(dataset\.json|\.generated\.json|images(/[A-Z]+\d+\.dcm)?|labels(/[A-Z]+\d+_(anterior|posterior)\.nii\.gz)?"
+    r"|labels/[A-Z]+\d+_(anterior|posterior)_skeleton\.nii\.gz|labelme(/[A-Z]+\d+_(anterior|posterior)\.json)?)$"
 )
 
 
@@ -362,10 +374,10 @@ def _foreign_files(out_dir: str) -> list[str]:
     return sorted(foreign)
 
 
-def _replace_folder(out_dir: str, num_patients: int, seed: int, simulator: str) -> None:
-    """Generate into a temporary sibling and rename it into place (the old generated set, if any, is
-    moved aside first and removed only once the new one is in place)."""
-    parameters = _parameters(num_patients, seed, simulator)
+def _replace_folder(out_dir: str, parameters: dict, build: Callable[[str], object]) -> None:
+    """Build a set with ``build(folder)`` in a temporary sibling and rename it into place (the old
+    generated set, if any, is moved aside first and removed only once the new one is in place).
+    ``parameters``: what ``build`` writes into the marker (a set already current with them is kept)."""
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     base = os.path.basename(out_dir)
@@ -378,7 +390,7 @@ def _replace_folder(out_dir: str, num_patients: int, seed: int, simulator: str) 
     staging = os.path.join(parent, f".{base}.tmp-{tag}")
     retired = os.path.join(parent, f".{base}.old-{tag}")
     try:
-        generate_dataset(staging, num_patients=num_patients, seed=seed, simulator=simulator)
+        build(staging)
         if _is_current(out_dir, parameters):  # another process (DDP rank) finished first
             return
         if os.path.isdir(out_dir) and os.listdir(out_dir):
@@ -465,5 +477,6 @@ def ensure_dataset(
     action = "regenerating" if marker is not None else "generating"
     logger.info("data: %s the synthetic set (%d patients, seed %d) into %s with the %s simulator", action, num_patients,
                 seed, out_dir, simulator)
-    _replace_folder(out_dir, num_patients, seed, simulator)
+    _replace_folder(out_dir, parameters,
+                    lambda folder: generate_dataset(folder, num_patients=num_patients, seed=seed, simulator=simulator))
     return datalist
