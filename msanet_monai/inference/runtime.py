@@ -148,7 +148,13 @@ class InferenceRuntime(nn.Module):
         self._fast, self._session, self._ready = None, None, False
 
     def _onnx_session(self, fast: nn.Module) -> Any:
-        import onnxruntime as ort
+        try:
+            import onnx  # noqa: F401  (torch.onnx.export needs it)
+            import onnxruntime as ort
+        except ImportError as error:
+            raise ConfigError("inference_runtime", self.runtime,
+                              f"needs onnx and onnxruntime ({error.name} is not installed: pip install 'msanet-monai[export]' "
+                              "or pip install onnx onnxscript onnxruntime)") from error
 
         digest = weights_digest(self.network)[:16]
         cache_dir = self.cache_dir or os.path.join(os.getcwd(), "models", "onnx_cache")
