@@ -35,6 +35,7 @@ simulator, every view divided by its own 99.5th percentile inside the body and s
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -175,6 +176,7 @@ def save_figure(path: str, nm1: np.ndarray, scans: dict[str, list]) -> None:
             ax.axis("off")
     fig.suptitle("NM1 and simulated patients; each view / its 99.5th percentile in the body, window 0-1.2", fontsize=7)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
