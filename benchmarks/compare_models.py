@@ -61,6 +61,7 @@ from model_size import flops_per_module  # noqa: E402
 
 from msanet_monai.io.atomic import atomic_output  # noqa: E402
 from msanet_monai.metrics.report import json_safe  # noqa: E402
+from msanet_monai.protocol import run_figures  # noqa: E402
 from msanet_monai.protocol import bundle_command  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,13 +97,7 @@ SENSITIVITY_GROUPS = ("small", "medium", "large", "clustered", "single")
 # ---------------------------------------------------------------- one run
 def summary_figures(summary: Mapping[str, Any]) -> dict[str, float]:
     """The :data:`FIGURES` of one evaluation ``summary.json`` (NaN where absent or null)."""
-    out = {}
-    for name, path in FIGURES:
-        value: Any = summary
-        for key in path:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        out[name] = math.nan if value is None else float(value)
-    return out
+    return run_figures(summary, FIGURES)
 
 
 def _run_logged(command: list[str], log_path: str, env: Mapping[str, str]) -> float:

@@ -50,10 +50,14 @@ FIGURES = (
 _DEFAULT_BUNDLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundle")
 
 
-def run_figures(summary: Mapping[str, Any]) -> dict[str, float]:
-    """The :data:`FIGURES` of one run from its ``summary.json`` content (``NaN`` where undefined/null)."""
+def run_figures(summary: Mapping[str, Any], figure_paths: Sequence[tuple[str, tuple[str, ...]]] = FIGURES
+                ) -> dict[str, float]:
+    """The figures of one run from its ``summary.json`` content (``NaN`` where undefined/null).
+
+    ``figure_paths``: ``(name, keys into summary.json)`` pairs, :data:`FIGURES` by default.
+    """
     figures = {}
-    for name, path in FIGURES:
+    for name, path in figure_paths:
         value: Any = summary
         for key in path:
             value = value.get(key) if isinstance(value, Mapping) else None
