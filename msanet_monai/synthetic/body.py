@@ -115,11 +115,11 @@ def sample_body(rng: np.random.Generator, field_of_view_mm: tuple[float, float])
         female=female,
         age=age,
         arm_abduction=float(rng.uniform(0.02, 0.22)),
-        soft_tissue=float(rng.lognormal(np.log(0.20), 0.25)),
+        soft_tissue=float(rng.lognormal(np.log(0.145), 0.25)),
         bone_uptake=float(rng.lognormal(0.0, 0.15)),
-        kidney=float(rng.uniform(0.4, 2.0)),
-        bladder=float(rng.uniform(0.8, 3.0)),
-        bladder_volume=float(rng.uniform(30.0, 160.0)),
+        kidney=float(rng.uniform(0.3, 1.4)),
+        bladder=float(np.clip(rng.lognormal(np.log(1.5), 0.35), 0.6, 3.5)),
+        bladder_volume=float(np.clip(rng.lognormal(np.log(60.0), 0.4), 25.0, 180.0)),
         jitter={name: float(rng.uniform(0.85, 1.15)) for name in bones},
         paget=paget,
     )
@@ -311,8 +311,8 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
     y_keys = [fy(0.115), fy(0.135), fy(0.16), fy(0.178), fy(0.215), fy(0.29), fy(0.37), fy(0.43), fy(0.48), fy(0.525)]
     shoulder = (1.0 if not body.female else 0.9) * g ** 0.5
     hip = (1.0 if not body.female else 1.1) * g
-    w = np.array([70 * g, 80 * g, 95 * g, 165 * shoulder, 172 * shoulder, 150 * g, 150 * g ** 1.3, 160 * hip, 172 * hip, 150 * hip]) * s
-    d = np.array([60, 65, 70, 100, 115, 112, 108 * g ** 1.2, 112 * g ** 1.1, 105 * g, 90 * g]) * s * dp
+    w = np.array([80 * g, 92 * g, 112 * g, 172 * shoulder, 178 * shoulder, 150 * g, 140 * g ** 1.3, 160 * hip, 172 * hip, 150 * hip]) * s
+    d = np.array([66, 72, 80, 112, 122, 112, 92 * g ** 1.2, 112 * g ** 1.1, 105 * g, 90 * g]) * s * dp
     volume.trunk(y_keys, w, d, mid, table_z)
     head_c = (mid, fy(0.062), table_z - 95 * s)
     volume.ellipsoid(head_c, (76 * s, 108 * s, 95 * s), soft=True)
@@ -446,9 +446,9 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         landmarks["joints"]["shoulder"].append(tuple(shoulder_pt + np.array([-side * 20 * s, -20 * s, 0])))
         landmarks["joints"]["hand"].append(tuple(wrist + np.array([0, 40 * s, 0])))
         landmarks["injection"] += [tuple(elbow + np.array([0, 0, -30 * s])), tuple(wrist + np.array([0, 45 * s, -15 * s]))]
-        volume.ellipsoid(tuple(shoulder_pt), (30 * s, 30 * s, 28 * s), joint_uptake * 0.55 * plate ** 0.3,
+        volume.ellipsoid(tuple(shoulder_pt), (30 * s, 34 * s, 28 * s), joint_uptake * 0.9 * plate ** 0.3,
                          label=L["humeri"], region="humeri")
-        volume.tube([shoulder_pt, elbow], [11 * s, 9 * s], arm_uptake, label=L["humeri"], region="humeri")
+        volume.tube([shoulder_pt, elbow], [14 * s, 9 * s], arm_uptake, label=L["humeri"], region="humeri")
         volume.ellipsoid(tuple(elbow), (22 * s, 12 * s, 14 * s), joint_uptake * 0.35, label=L["humeri"])
         for offset in (-5.0, 5.0):
             volume.tube([elbow + np.array([offset * s, 8 * s, 0]), wrist + np.array([offset * s, 0, 0])],
@@ -460,7 +460,7 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
             volume.tube([base, hand_tip + np.array([side * (f - 2) * 9 * s, -(abs(f - 2)) * 10 * s, 0])],
                         3.0 * s, 2.2 * u * j["arms"], label=L["hands"], region="hands")
         # arm soft tissue
-        volume.tube([shoulder_pt + np.array([side * 6, 0, 0]), elbow, wrist], np.array([62, 42, 27]) * s * g ** 0.8,
+        volume.tube([shoulder_pt + np.array([side * 6, 0, 0]), elbow, wrist], np.array([70, 44, 27]) * s * g ** 0.8,
                     soft=True)
         volume.ellipsoid(tuple(0.5 * (wrist + hand_tip)), (30 * s, 60 * s, 18 * s), soft=True)
 
@@ -504,9 +504,9 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
             landmarks["paget"] = (tuple(0.5 * (troch + knee)), 0.5 * float(np.linalg.norm(knee - troch)))
         if paget == ("tibia", side):
             landmarks["paget"] = (tuple(0.5 * (knee + ankle)), 0.5 * float(np.linalg.norm(ankle - knee)))
-        volume.ellipsoid(tuple(acet), (23 * s, 23 * s, 23 * s), 0.4 * joint_uptake * plate ** 0.3, label=L["femora"],
+        volume.ellipsoid(tuple(acet), (23 * s, 23 * s, 23 * s), 0.6 * joint_uptake * plate ** 0.3, label=L["femora"],
                          region="femora")
-        volume.tube([acet, troch], 15 * s, 0.5 * joint_uptake, label=L["femora"], region="femora")
+        volume.tube([acet, troch], 16 * s, 0.75 * joint_uptake, label=L["femora"], region="femora")
         volume.tube([troch, knee + np.array([0, -30 * s, 0])], np.array([15 * s, 12 * s]) * femur_paget ** 0.2,
                     leg_uptake * femur_paget, label=L["femora"], region="femora")
         volume.ellipsoid(tuple(knee + np.array([0, -14 * s, 0])), (34 * s, 18 * s, 26 * s), 0.45 * joint_uptake * plate,
@@ -522,10 +522,10 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         # supine feet point up: calcaneus on the table, metatarsals towards the anterior camera
         volume.ellipsoid(tuple(ankle + np.array([0, 28 * s, 18 * s])), (20 * s, 24 * s, 28 * s), joint_uptake * 0.9,
                          label=L["feet"], region="feet")
-        volume.tube([ankle + np.array([0, 34 * s, -10 * s]), ankle + np.array([side * 10 * s, 95 * s, -95 * s])],
+        volume.tube([ankle + np.array([0, 34 * s, -10 * s]), ankle + np.array([side * 14 * s, 125 * s, -75 * s])],
                     [18 * s, 12 * s], 0.55 * joint_uptake, label=L["feet"], region="feet")  # relaxed: toes point away
         # leg soft tissue (thigh to ankle) and foot
-        volume.tube([(leg_x, fy(0.50), table_z - 80 * s * g), knee, ankle], np.array([96 * g, 52 * g ** 0.8, 32]) * s,
+        volume.tube([(leg_x, fy(0.50), table_z - 80 * s * g), knee, ankle], np.array([86 * g, 50 * g ** 0.8, 32]) * s,
                     soft=True)
         volume.ellipsoid(tuple(ankle + np.array([0, 60 * s, -50 * s])), (40 * s, 60 * s, 70 * s), soft=True)
 

@@ -21,8 +21,8 @@ __all__ = ["Blob", "ViewGeometry", "collimator_fwhm_mm", "project_volume", "rend
 
 # low-energy high-resolution collimator: ~7.5 mm FWHM at 10 cm, intrinsic ~3.8 mm
 INTRINSIC_FWHM_MM = 3.8
-SCATTER_FRACTION = 0.28  # of the primary counts, 15 % window at 140 keV in a trunk
-SCATTER_SIGMA_MM = 28.0
+SCATTER_FRACTION = 0.50  # of the primary counts, 15 % window at 140 keV in a trunk
+SCATTER_SIGMA_MM = 36.0
 DEPTH_BAND_VOXELS = 4  # slices blurred together (the blur changes little over 32 mm)
 
 

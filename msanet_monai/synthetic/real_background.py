@@ -197,14 +197,18 @@ def _variant(real: np.ndarray, seed: int, index: int) -> SyntheticScan:
         if rng.random() < 0.3:  # a cluster: 2-4 lesions within ~1.5 cm on bone
             near = candidates[np.abs(candidates - site).max(axis=1) <= 7]
             centers += [near[i] for i in rng.integers(len(near), size=int(rng.integers(1, 4)))]
+        added = 0
         for center in centers:
             lesion = _lesion(rng, (float(center[0]), float(center[1])), (rows, cols), float(level[tuple(center)]))
             footprint = _labelled_footprint(keep * lesion, expected, 1.0)
-            if footprint is None or (footprint & mask).any():
+            # touching counts as merging: with 8-connectivity two masks one pixel apart would be one lesion
+            touching = ndimage.binary_dilation(mask, structure=np.ones((3, 3), dtype=bool))
+            if footprint is None or (footprint & touching).any():
                 continue  # not visible, or would merge with a lesion already there: drawn again
             lesions += lesion
             mask |= footprint
-        placed += 1
+            added += 1
+        placed += added > 0  # a site counts once something visible was placed there
     counts = moved + rng.poisson(keep * lesions)
     mask = ndimage.binary_fill_holes(mask).astype(np.uint8)
     return SyntheticScan(
