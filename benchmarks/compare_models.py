@@ -30,6 +30,12 @@ Writes into ``--out-dir`` (default ``bundle/runs/compare``):
   time), and the differences from ``--reference`` that exceed the seed-to-seed spread.
 - ``compare_models.png``: DSC against GFLOPs, and lesion sensitivity by size / clustered / single per model.
 
+The evaluation's real-background section (``eval/real_background/summary.json``: the untouched NM1 scan
+and NM1 with inserted lesions, see bundle/docs/real_background.md) is read too: its DSC, lesion
+sensitivity, false positives per image and the false-positive lesions on the untouched real scan go
+into every run's figures and a second accuracy table. Pass ``--real_background_dir DIR`` to build it
+elsewhere, ``--evaluate_real_background false`` to leave it out.
+
 A difference between a model and the reference "exceeds the spread" when ``|mean_a - mean_b| > sd_a +
 sd_b`` (sample sd over the seeds, at least 2 seeds each): a rough screen, not a significance test.
 GFLOPs are forward FLOPs of one eval-mode crop counted by ``torch.utils.flop_counter`` (see
@@ -89,15 +95,25 @@ FIGURES = (
     ("fp_per_image", ("lesion_detection", "fp_per_image")),
     ("froc_score", ("froc", "score")),
 )
+# figures of the real-background set (eval/real_background/summary.json, when the evaluation built it)
+REAL_BACKGROUND_FIGURES = (
+    ("rb_dice", ("pixel_scores", "dice", "mean")),
+    ("rb_sensitivity", ("lesion_detection", "sensitivity")),
+    ("rb_fp_per_image", ("lesion_detection", "fp_per_image")),
+    ("rb_fp_real_scan", ("named_images", "untouched_real_scan", "lesion_fp")),
+)
 # figures screened against the seed spread (higher is better except false positives)
-COMPARED = ("dice", "precision", "recall", "sensitivity", "sensitivity_small", "sensitivity_clustered", "fp_per_image")
+COMPARED = ("dice", "precision", "recall", "sensitivity", "sensitivity_small", "sensitivity_clustered", "fp_per_image",
+            "rb_sensitivity", "rb_fp_per_image", "rb_fp_real_scan")
+LOWER_IS_BETTER = ("fp_per_image", "rb_fp_per_image", "rb_fp_real_scan")
 SENSITIVITY_GROUPS = ("small", "medium", "large", "clustered", "single")
 
 
 # ---------------------------------------------------------------- one run
-def summary_figures(summary: Mapping[str, Any]) -> dict[str, float]:
-    """The :data:`FIGURES` of one evaluation ``summary.json`` (NaN where absent or null)."""
-    return run_figures(summary, FIGURES)
+def summary_figures(summary: Mapping[str, Any], real_background: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """The :data:`FIGURES` of one evaluation ``summary.json`` and the :data:`REAL_BACKGROUND_FIGURES` of
+    ``eval/real_background/summary.json`` (NaN where absent or null, all of them without that report)."""
+    return {**run_figures(summary, FIGURES), **run_figures(real_background or {}, REAL_BACKGROUND_FIGURES)}
 
 
 def _run_logged(command: list[str], log_path: str, env: Mapping[str, str]) -> float:
@@ -228,7 +244,7 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     result = {}
     for model, items in by_model.items():
         stats: dict[str, Any] = {"seeds": sorted(r["seed"] for r in items)}
-        for name, _ in FIGURES:
+        for name, _ in (*FIGURES, *REAL_BACKGROUND_FIGURES):
             stats[name] = dict(zip(("mean", "sd", "n"), _mean_sd([r["figures"].get(name, math.nan) for r in items])))
         stats["train_seconds"] = dict(zip(("mean", "sd", "n"), _mean_sd([r["train_seconds"] for r in items])))
         stats["epochs"] = sorted({r["epochs"] for r in items})
@@ -251,7 +267,7 @@ def spread_differences(agg: Mapping[str, Mapping[str, Any]], reference: str) -> 
                 continue
             delta = a["mean"] - b["mean"]
             if abs(delta) > a["sd"] + b["sd"]:
-                better = delta < 0 if name == "fp_per_image" else delta > 0
+                better = delta < 0 if name in LOWER_IS_BETTER else delta > 0
                 found.append({"model": model, "figure": name, "delta": delta, "spread": a["sd"] + b["sd"],
                               "model_better": better})
     return found
@@ -294,6 +310,19 @@ def markdown_report(result: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
             + " | ".join(_cell(a[f"sensitivity_{g}"], digits=2) for g in SENSITIVITY_GROUPS)
             + f" | {_cell(a['fp_per_image'], digits=2)} | {_cell(a['froc_score'], digits=2)} |"
         )
+    if any(agg[m]["rb_dice"]["n"] for m in order):
+        lines += [
+            "",
+            "Real-background set (`eval/real_background/`: the untouched NM1 scan and NM1 with inserted lesions, "
+            "[real_background.md](../../docs/real_background.md)):",
+            "",
+            "| model | DSC | lesion sensitivity | FP / image | FP lesions on the untouched real scan |",
+            "|---|---|---|---|---|",
+        ]
+        for m in order:
+            a = agg[m]
+            lines.append(f"| {m} | {_cell(a['rb_dice'])} | {_cell(a['rb_sensitivity'], digits=2)} | "
+                         f"{_cell(a['rb_fp_per_image'], digits=2)} | {_cell(a['rb_fp_real_scan'], digits=1)} |")
     lines += [
         "",
         "| model | parameters | GFLOPs / crop | training GFLOPs / image | training time s | inference ms / crop | description |",
@@ -446,7 +475,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     train_s = _run_logged(train, os.path.join(run_dir, "train.log"), env)
                     eval_s = _run_logged(evaluate, os.path.join(run_dir, "evaluate.log"), env)
                     with open(os.path.join(run_dir, "eval", "summary.json")) as f:
-                        figures = summary_figures(json.load(f))
+                        summary = json.load(f)
+                    real_background = None
+                    rb_path = os.path.join(run_dir, "eval", "real_background", "summary.json")
+                    if os.path.isfile(rb_path):
+                        with open(rb_path) as f:
+                            real_background = json.load(f)
+                    figures = summary_figures(summary, real_background)
                 except (RuntimeError, OSError, ValueError) as e:
                     print(f"{m} seed {seed}: FAILED: {e}", file=sys.stderr, flush=True)
                     continue

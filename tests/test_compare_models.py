@@ -87,6 +87,12 @@ def test_spread_rule_flags_only_differences_beyond_the_seed_spread():
     flagged = {(d["model"], d["figure"]): d["model_better"] for d in cmp.spread_differences(agg, "msanet")}
     assert flagged == {("unet", "dice"): False, ("segan", "fp_per_image"): True}
 
+    # false positives on the untouched real scan: fewer is better
+    for r, fp in zip(runs, (10, 12, 1, 2, 30, 31)):
+        r["figures"]["rb_fp_real_scan"] = fp
+    flagged = {(d["model"], d["figure"]): d["model_better"] for d in cmp.spread_differences(cmp.aggregate(runs), "msanet")}
+    assert flagged[("unet", "rb_fp_real_scan")] is True and flagged[("segan", "rb_fp_real_scan")] is False
+
 
 def test_time_limit_overlay_stops_the_training_before_the_run(tmp_path):
     cmp = _benchmark_module()
@@ -103,7 +109,8 @@ def test_benchmark_runs_end_to_end_and_appends_to_its_json(tmp_path, synthetic_d
     out = tmp_path / "compare"
     tiny = _tiny_file(tmp_path)
     base = [sys.executable, str(SCRIPT), "--config", "configs/train.json", "configs/quick.json", str(tiny),
-            "--epochs", "1", "--out-dir", str(out), "--repeats", "1", "--datalist", synthetic_dataset]
+            "--epochs", "1", "--out-dir", str(out), "--repeats", "1", "--datalist", synthetic_dataset,
+            "--real_background_dir", str(tmp_path / "real_background"), "--real_background_scans", "1"]
 
     def bench(*args):
         proc = subprocess.run(base + list(args), cwd=REPO, capture_output=True, text=True, timeout=900)
@@ -122,6 +129,10 @@ def test_benchmark_runs_end_to_end_and_appends_to_its_json(tmp_path, synthetic_d
         assert 0 <= run["figures"]["dice"] <= 1
         assert {"sensitivity_small", "sensitivity_clustered", "fp_per_image", "dice_image_sd"} <= set(run["figures"])
         assert (Path(run["run_dir"]) / "eval" / "summary.json").is_file()
+        # the real-background section of the same evaluation: its untouched NM1 scan's false positives
+        rb = json.loads((Path(run["run_dir"]) / "eval" / "real_background" / "summary.json").read_text())
+        assert run["figures"]["rb_fp_real_scan"] == rb["named_images"]["untouched_real_scan"]["lesion_fp"] >= 0
+        assert 0 <= run["figures"]["rb_dice"] <= 1
     stats = {key.split("|")[0]: value for key, value in result["models"].items()}
     assert stats["msanet"]["parameters"] > stats["unet"]["parameters"] > 0
     assert stats["msanet"]["adversarial"] and not stats["unet"]["adversarial"]
@@ -131,4 +142,5 @@ def test_benchmark_runs_end_to_end_and_appends_to_its_json(tmp_path, synthetic_d
     bench("--models", "msanet", "unet", "--report-only")
     table = (out / "compare_models.md").read_text()
     assert "| msanet | 1 |" in table and "| unet | 1 |" in table and "seed-to-seed spread" in table
+    assert "FP lesions on the untouched real scan" in table
     assert (out / "compare_models.png").read_bytes()[:4] == b"\x89PNG"
