@@ -22,6 +22,8 @@ Every figure compares an anterior view with NM1's (NM1 is an anterior view). Per
   averaged NPS of the relative fluctuations (counts minus a 2 px Gaussian smoothing, over the local
   mean) in a 24 x 24 soft-tissue window (the most uniform one at 32-45 % of the body height) and a
   12 x 12 window on the thoracic spine; 0 = the same spectrum.
+- after each table, what limits ``row_r``: the mean profile's r with NM1, each patient's r with the
+  mean, and the samples where the mean differs most from NM1;
 - generation time per patient (both views, files not included); and, as before, total counts (M),
   maximum, % zero pixels and ``crop_err``: where ``locate_thorax`` puts the thorax window minus the
   simulator's own thorax box (rows).
@@ -148,6 +150,19 @@ def compare(sim: dict, ref: dict) -> dict:
     return figures
 
 
+def row_profile_breakdown(profiles: list[np.ndarray], nm1: np.ndarray, segment: int = 20) -> str:
+    """What limits ``row_r``: the mean profile's r with NM1 (the systematic part), each patient's r with
+    that mean (the spread between patients), and the three segments (of ``segment`` samples, profiles
+    normalised to mean 1) where the mean differs most from NM1."""
+    mean = np.mean(profiles, axis=0)
+    spread = float(np.median([np.corrcoef(p, mean)[0, 1] for p in profiles]))
+    diffs = [(a, float((mean[a:a + segment] - nm1[a:a + segment]).mean())) for a in range(0, len(mean), segment)]
+    worst = sorted(diffs, key=lambda d: -abs(d[1]))[:3]
+    return (f"row profile: mean of the patients vs NM1 r = {np.corrcoef(mean, nm1)[0, 1]:.3f}; each patient vs that mean "
+            f"median r = {spread:.3f}; largest differences (simulated - NM1, profiles at mean 1): "
+            + ", ".join(f"samples {a}-{a + segment} {d:+.2f}" for a, d in worst))
+
+
 COLUMNS = ("row_r", "col_r", "contrast_thorax", "contrast_spine", "contrast_femur", "hist_w", "hist_ks", "nps_soft",
            "nps_bone", "total_M", "max", "zero_%", "crop_err")
 
@@ -196,13 +211,15 @@ def main() -> None:
     medians, shown = {}, {}
     header = f"{'simulator':9s} {'':6s} " + " ".join(f"{c:>{max(len(c), 6)}s}" for c in COLUMNS)
     for simulator in args.simulator:
-        rows, seconds, shown[simulator] = [], [], []
+        rows, seconds, shown[simulator], profiles = [], [], [], []
         for index in range(1, args.num_scans + 1):
             start = time.perf_counter()
             scan = simulate_patient(args.seed, index, simulator=simulator)
             seconds.append(time.perf_counter() - start)
             anterior = scan.counts["anterior"]
-            rows.append({**compare(measure(anterior), ref), "total_M": anterior.sum() / 1e6, "max": anterior.max(),
+            measured = measure(anterior)
+            profiles.append(measured["rows"] / measured["rows"].mean())
+            rows.append({**compare(measured, ref), "total_M": anterior.sum() / 1e6, "max": anterior.max(),
                          "zero_%": 100 * float((anterior == 0).mean()),
                          "crop_err": locate_thorax(anterior.astype(np.float64))[0] - scan.thorax_box[0]})
             if len(shown[simulator]) < 4:
@@ -214,6 +231,7 @@ def main() -> None:
         print(header)
         for stat, fn in (("min", np.nanmin), ("median", np.nanmedian), ("max", np.nanmax)):
             print(f"{simulator:9s} {stat:6s} " + " ".join(f"{fn(table[c]):{max(len(c), 6)}.3f}" for c in COLUMNS))
+        print(row_profile_breakdown(profiles, ref["rows"] / ref["rows"].mean()))
     if "planar" in medians and "3d" in medians:
         print("\nratio 3d / planar of the medians: " + ", ".join(
             f"{c} {medians['3d'][c] / medians['planar'][c]:.2f}" for c in ("hist_w", "hist_ks", "nps_soft", "nps_bone")))
