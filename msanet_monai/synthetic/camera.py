@@ -21,7 +21,9 @@ __all__ = ["Blob", "ViewGeometry", "collimator_fwhm_mm", "project_volume", "rend
 
 # low-energy high-resolution collimator: ~7.5 mm FWHM at 10 cm, intrinsic ~3.8 mm
 INTRINSIC_FWHM_MM = 3.8
-SCATTER_FRACTION = 0.50  # of the primary counts, 15 % window at 140 keV in a trunk
+# scatter in the 15-20 % window of a whole-body trunk: fraction of the primary counts and its spread,
+# chosen with the soft-tissue level to match NM1's count histogram and row profile (bundle/docs/benchmarks.md)
+SCATTER_FRACTION = 0.50
 SCATTER_SIGMA_MM = 36.0
 DEPTH_BAND_VOXELS = 4  # slices blurred together (the blur changes little over 32 mm)
 

@@ -59,7 +59,7 @@ __all__ = ["REAL_BACKGROUND_VERSION", "UNTOUCHED_ID", "nm1_path", "bone_mask", "
 
 logger = logging.getLogger(__name__)
 
-REAL_BACKGROUND_VERSION = "1"
+REAL_BACKGROUND_VERSION = "2"  # 2: inserted lesions never touch one another
 KIND = "real_background"
 UNTOUCHED_ID = "REAL0000"
 MAX_SHIFT_PX = (8.0, 4.0)  # rows, columns
