@@ -98,7 +98,7 @@ def sample_body(rng: np.random.Generator, field_of_view_mm: tuple[float, float])
     height = rng.normal(1630.0 if female else 1750.0, 60.0)
     height = float(np.clip(height, 1500.0, min(1920.0, rows_mm - 60.0)))
     top = rng.uniform(25.0, max(26.0, rows_mm - height - 40.0))
-    weight = float(np.clip(rng.lognormal(0.0, 0.14), 0.75, 1.6))  # build relative to the sex's norm
+    weight = float(np.clip(rng.lognormal(0.0, 0.10), 0.8, 1.45))  # build relative to the sex's norm
     age = float(rng.uniform(38.0, 85.0)) if rng.uniform() < 0.95 else float(rng.uniform(16.0, 38.0))
     paget = None
     if rng.uniform() < 0.01 + 0.05 * max(0.0, (age - 55.0) / 30.0):
@@ -117,9 +117,9 @@ def sample_body(rng: np.random.Generator, field_of_view_mm: tuple[float, float])
         arm_abduction=float(rng.uniform(0.02, 0.22)),
         soft_tissue=float(rng.lognormal(np.log(0.145), 0.25)),
         bone_uptake=float(rng.lognormal(0.0, 0.15)),
-        kidney=float(rng.uniform(0.3, 1.4)),
-        bladder=float(np.clip(rng.lognormal(np.log(1.5), 0.35), 0.6, 3.5)),
-        bladder_volume=float(np.clip(rng.lognormal(np.log(60.0), 0.4), 25.0, 180.0)),
+        kidney=float(rng.uniform(0.2, 0.8)),
+        bladder=float(np.clip(rng.lognormal(np.log(1.5), 0.2), 0.6, 3.5)),
+        bladder_volume=float(np.clip(rng.lognormal(np.log(60.0), 0.25), 25.0, 180.0)),
         jitter={name: float(rng.uniform(0.85, 1.15)) for name in bones},
         paget=paget,
     )
@@ -311,8 +311,8 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
     y_keys = [fy(0.115), fy(0.135), fy(0.16), fy(0.178), fy(0.215), fy(0.29), fy(0.37), fy(0.43), fy(0.48), fy(0.525)]
     shoulder = (1.0 if not body.female else 0.9) * g ** 0.5
     hip = (1.0 if not body.female else 1.1) * g
-    w = np.array([80 * g, 92 * g, 112 * g, 172 * shoulder, 178 * shoulder, 150 * g, 140 * g ** 1.3, 160 * hip, 172 * hip, 150 * hip]) * s
-    d = np.array([66, 72, 80, 112, 122, 112, 92 * g ** 1.2, 112 * g ** 1.1, 105 * g, 90 * g]) * s * dp
+    w = np.array([80 * g, 92 * g, 112 * g, 172 * shoulder, 178 * shoulder, 144 * g, 132 * g ** 1.3, 160 * hip, 172 * hip, 156 * hip]) * s
+    d = np.array([66, 72, 80, 112, 122, 112, 88 * g ** 1.2, 112 * g ** 1.1, 115 * g, 104 * g]) * s * dp
     volume.trunk(y_keys, w, d, mid, table_z)
     head_c = (mid, fy(0.062), table_z - 95 * s)
     volume.ellipsoid(head_c, (76 * s, 108 * s, 95 * s), soft=True)
@@ -387,14 +387,14 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
 
     # sternum, clavicles, scapulae ----------------------------------------------------------------------
     st_top, st_bottom = fy(0.19), fy(0.29)
-    st_uptake = 3.2 * u * j["sternum"]
-    volume.ellipsoid((mid, st_top + 18 * s, front_z + 12 * s), (22 * s, 20 * s, 6 * s), st_uptake, label=L["sternum"],
+    st_uptake = 4.0 * u * j["sternum"]
+    volume.ellipsoid((mid, st_top + 18 * s, front_z + 12 * s), (26 * s, 24 * s, 8 * s), 1.2 * st_uptake, label=L["sternum"],
                      region="sternum")
-    volume.tube([(mid, st_top + 36 * s, front_z + 12 * s), (mid, st_bottom, front_z + 16 * s)], [13 * s, 10 * s],
+    volume.tube([(mid, st_top + 36 * s, front_z + 12 * s), (mid, st_bottom, front_z + 16 * s)], [15 * s, 12 * s],
                 st_uptake, label=L["sternum"], region="sternum")
     acromion_y = fy(0.178)
     shoulder_x = 168 * s * shoulder
-    clav_uptake = 4.0 * u * j["clavicles"]
+    clav_uptake = 3.0 * u * j["clavicles"]
     for side in (-1, 1):
         xs = mid + side * np.array([18, 60, 110, shoulder_x * 0.93]) * np.array([s, s, s, 1.0])
         pts = np.stack([xs, [st_top - 2, st_top - 6 * s, acromion_y + 2, acromion_y],
@@ -465,8 +465,8 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         volume.ellipsoid(tuple(0.5 * (wrist + hand_tip)), (30 * s, 60 * s, 18 * s), soft=True)
 
     # pelvis: iliac wings, sacrum, sacroiliac joints, pubis, ischium ------------------------------------
-    pelvis_uptake = 3.6 * u * j["pelvis"]
-    crest_y, acet_y, pubis_y = fy(0.415), fy(0.488), fy(0.503)
+    pelvis_uptake = 4.4 * u * j["pelvis"]
+    crest_y, acet_y, pubis_y = fy(0.415), fy(0.488), fy(0.51)
     pel_w = 1.0 if not body.female else 1.08
     sacrum_top = edges[-1]
     volume.tube([(mid, sacrum_top + 8 * s, table_z - 62 * s), (mid, fy(0.49), table_z - 30 * s),
@@ -495,7 +495,7 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         leg_x = mid + side * 98 * s * pel_w * g ** 0.3
         knee = np.array([mid + side * (52 * s * g ** 0.5), fy(0.715), table_z - 55 * s])
         ankle = np.array([mid + side * 50 * s * g ** 0.3, fy(0.955), table_z - 50 * s])
-        troch = np.array([mid + side * 128 * s * pel_w, acet_y + 12 * s, table_z - 92 * s])
+        troch = np.array([mid + side * 128 * s * pel_w, acet_y + 28 * s, table_z - 92 * s])
         leg_uptake = 2.4 * u * j["legs"]
         landmarks["joints"]["knee"].append(tuple(knee + np.array([-side * 22 * s, 0, 0])))
         landmarks["joints"]["hip"].append(tuple(acet + np.array([side * 5 * s, -15 * s, 0])))
@@ -509,14 +509,14 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         volume.tube([acet, troch], 16 * s, 0.75 * joint_uptake, label=L["femora"], region="femora")
         volume.tube([troch, knee + np.array([0, -30 * s, 0])], np.array([15 * s, 12 * s]) * femur_paget ** 0.2,
                     leg_uptake * femur_paget, label=L["femora"], region="femora")
-        volume.ellipsoid(tuple(knee + np.array([0, -14 * s, 0])), (34 * s, 18 * s, 26 * s), 0.45 * joint_uptake * plate,
+        volume.ellipsoid(tuple(knee + np.array([0, -14 * s, 0])), (34 * s, 18 * s, 26 * s), 0.35 * joint_uptake * plate,
                          label=L["femora"])
-        volume.ellipsoid(tuple(knee + np.array([0, 20 * s, 0])), (32 * s, 14 * s, 24 * s), 0.45 * joint_uptake * plate,
+        volume.ellipsoid(tuple(knee + np.array([0, 20 * s, 0])), (32 * s, 14 * s, 24 * s), 0.35 * joint_uptake * plate,
                          label=L["lower legs"])
         volume.ellipsoid(tuple(knee + np.array([0, 0, -40 * s])), (17 * s, 20 * s, 9 * s), 0.6 * joint_uptake,
                          label=L["lower legs"])  # patella
         volume.tube([knee + np.array([0, 30 * s, 0]), ankle], np.array([15 * s, 10 * s]) * tibia_paget ** 0.2,
-                    0.8 * leg_uptake * tibia_paget, label=L["lower legs"], region="tibiae")
+                    0.7 * leg_uptake * tibia_paget, label=L["lower legs"], region="tibiae")
         volume.tube([knee + np.array([side * 28 * s, 28 * s, 10 * s]), ankle + np.array([side * 24 * s, 0, 8 * s])],
                     5.5 * s, 0.9 * leg_uptake, label=L["lower legs"])
         # supine feet point up: calcaneus on the table, metatarsals towards the anterior camera
@@ -537,6 +537,9 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
     radius = (body.bladder_volume * 3 / (4 * np.pi)) ** (1 / 3) * 10.0  # ml -> mm
     volume.ellipsoid((mid, pubis_y - 0.9 * radius, front_z + 35 * s * g + radius), (1.15 * radius, 0.85 * radius, radius),
                      body.bladder, mu=0.0)  # urine attenuates like the soft tissue it replaces
+
+    if not body.female:  # penis and scrotum: blood-pool activity between the upper thighs on anterior views
+        volume.ellipsoid((mid, fy(0.54), front_z + 45 * s * g), (30 * s, 48 * s, 32 * s), soft=True)
 
     bladder_c = (mid, pubis_y - 0.9 * radius, front_z + 35 * s * g + radius)
     landmarks.update(table_z=table_z, front_z=front_z, shoulder_y=acromion_y + 5.0, spine=spine,

@@ -42,7 +42,7 @@ __all__ = ["SyntheticScan", "GENERATOR_VERSION", "SIMULATORS", "simulate_patient
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "3"  # 3: simulator tuned against NM1 (scatter, soft tissue, bladder); sets of 2 are rebuilt
+GENERATOR_VERSION = "4"  # 4: body build, pelvis, legs and organs tuned against NM1's row profile; older sets are rebuilt
 SIMULATORS = ("3d", "planar")
 MARKER = ".generated.json"
 # camera point spread: system resolution of a LEHR collimator near the body, ~7 mm FWHM
