@@ -9,7 +9,7 @@ tracer concentration, linear attenuation at 140 keV and a bone label. Voxels are
 in-plane and :data:`DEPTH_VOXEL_MM` deep: the camera blur (~8 mm FWHM and more) is wider than that, and
 small findings, which need the full pixel, are drawn analytically in the camera module instead.
 
-Uptake values are concentrations in one arbitrary unit (soft tissue ~0.16 of it): MDP binds to bone mineral where bone is
+Uptake values are concentrations in one arbitrary unit (soft tissue ~0.19 of it): MDP binds to bone mineral where bone is
 being formed, so trabecular bone of the axial skeleton, the joints and (in young patients) the growth
 plates are bright, long-bone shafts are faint, kidneys show through and the bladder holds urine.
 """
@@ -63,8 +63,8 @@ class BodyShape:
         soft_tissue: soft-tissue concentration (bone tracer that is not in bone, 3 h after injection;
             hydration and renal function change it).
         bone_uptake: overall skeletal uptake factor.
-        kidney: kidney concentration relative to soft tissue.
-        bladder: bladder (urine) concentration relative to soft tissue; ``bladder_volume`` in ml.
+        kidney: kidney concentration (same unit as ``soft_tissue``).
+        bladder: bladder (urine) concentration, same unit; ``bladder_volume`` in ml.
         jitter: per-bone uptake factors (asymmetry between patients).
         paget: ``(bone, index)`` with Paget-like uptake (a whole bone hot and widened), or ``None``:
             ``("vertebra", 0..23)``, ``("hemipelvis", -1 | 1)``, ``("femur", -1 | 1)``, ``("tibia", -1 | 1)``.
