@@ -9,7 +9,7 @@ randomness change.
 
 Usage (repository root)::
 
-    # CPU setting: quick widths, the 30-patient quick set, 2 seeds, 6 epochs
+    # CPU setting: quick widths, the quick set of quick.json (60 patients), 2 seeds, 6 epochs
     python benchmarks/compare_models.py --seeds 42 43 --epochs 6 --threads 1
     # a subset, appended to the same results; then only rebuild the table and plot
     python benchmarks/compare_models.py --models msanet unet --seeds 44
