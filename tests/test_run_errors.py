@@ -83,9 +83,10 @@ def test_a_named_dataset_dir_is_used_never_generated_into(tmp_path, synthetic_da
         _datalist(tmp_path, dataset_dir=str(tmp_path / "mine"))
     cause = project_error(info.value)
     assert isinstance(cause, BoneScanError)
+    quick_patients = json.loads((CONFIGS / "quick.json").read_text())["num_patients"]  # the configs' value, named
     assert str(cause).endswith("mine: dataset_dir does not exist and generate_dataset is false: pass --generate_dataset "
-                               "true to generate 30 synthetic patients (seed 42) into it, or --datalist with your own "
-                               "dataset.json")
+                               f"true to generate {quick_patients} synthetic patients (seed 42) into it, or --datalist "
+                               "with your own dataset.json")
     assert not (tmp_path / "mine").exists()
     # the user's own datalist in that folder (no generator marker): used, nothing written
     own = tmp_path / "own"
