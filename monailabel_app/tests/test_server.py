@@ -31,6 +31,7 @@ TINY = {
     "critic_channels": [4, 8, 8, 16, 16, 16],
     "roi_size": [128, 128],
     "num_epochs": 2,
+    "val_interval": 1,
     "train_batch_size": 4,
     "val_batch_size": 4,
     "num_workers": 0,

@@ -92,6 +92,7 @@ class MSANetTrain(TrainTask):
             "train_items": items,
             "val_items": items,  # few labels: validate on them rather than hold one out
             "num_epochs": int(request.get("max_epochs", 1)),
+            "val_interval": 1,  # a fine-tune is a few epochs: validate (and keep the best) after each
             "num_workers": 0,
             "device": "$torch.device('cpu')",
             "initialize": [
