@@ -14,7 +14,7 @@ Every figure compares an anterior view with NM1's (NM1 is an anterior view). Per
   soft tissue in that region, as a ratio to NM1's value (1 = NM1's contrast; target 0.8-1.2). Bone and
   soft tissue are found the same way in every image, from the counts
   (:func:`~msanet_monai.synthetic.real_background.bone_mask`; soft tissue is body more than 3 px from
-  bone). Regions are bands of the body height from the top of the head: thorax 14-30 %, spine the
+  bone and from the hottest spot, :func:`~msanet_monai.synthetic.real_background.hottest_spot`). Regions are bands of the body height from the top of the head: thorax 14-30 %, spine the
   central eighth of the body's width at 14-40 %, femur 50-68 %.
 - ``hist_w`` / ``hist_ks``: Wasserstein distance and Kolmogorov-Smirnov statistic between the histograms
   of the counts inside the body (each image's counts divided by its 99.5th percentile inside the body).
@@ -46,7 +46,7 @@ from pydicom.data import get_testdata_file
 from scipy import ndimage, stats
 
 from msanet_monai.synthetic import SIMULATORS, simulate_patient
-from msanet_monai.synthetic.real_background import bone_mask
+from msanet_monai.synthetic.real_background import bone_mask, hottest_spot
 from msanet_monai.transforms.thorax import locate_thorax
 
 PROFILE_SAMPLES = 400
@@ -117,7 +117,9 @@ def measure(counts: np.ndarray) -> dict:
     col_profile = counts[r0:r1].sum(axis=0)
     body = _body(counts)
     bone = bone_mask(counts)
-    soft = body & ~ndimage.binary_dilation(bone, iterations=3)
+    # the hottest spot (bladder, or a hot lesion on the spine or sternum) is left out of bone by bone_mask;
+    # it is not soft tissue either, and counted as such it swamps the soft-tissue mean of its region
+    soft = body & ~ndimage.binary_dilation(bone | hottest_spot(counts), iterations=3)
     cols = np.nonzero(body.any(axis=0))[0]
     centre = int(round(np.average(np.arange(counts.shape[1]), weights=counts[top:top + int(0.4 * height)].sum(axis=0))))
     contrast = {}

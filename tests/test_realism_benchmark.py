@@ -79,3 +79,19 @@ def test_script_prints_the_table_and_breakdown(tmp_path):
     assert len(medians) == 2 and all(0 < float(m[2]) < 1 for m in medians)  # row_r of simulated scans
     assert "ratio 3d / planar of the medians: hist_w" in out
     assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hot_lesion_is_neither_bone_nor_soft_tissue(nm1):
+    """A spot hotter than the bladder on the spine (a metastasis) is left out of bone by the bone finder;
+    it must not count as soft tissue either, or the spine contrast falls for every patient with one."""
+    bench = _module()
+    ref = bench.measure(nm1)
+    rows = nm1.sum(axis=1)
+    top, bottom = bench._extent(rows)
+    r = top + int(0.25 * (bottom - top))
+    c = int(np.argmax(nm1[r - 3:r + 4].sum(axis=0)))  # the hottest column at a quarter of the body height
+    yy, xx = np.mgrid[:nm1.shape[0], :nm1.shape[1]]
+    lesion = nm1.copy()
+    lesion += 3 * nm1.max() * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 3.0 ** 2))
+    with_lesion = bench.measure(lesion)
+    assert with_lesion["contrast"]["spine"] == pytest.approx(ref["contrast"]["spine"], rel=0.15)

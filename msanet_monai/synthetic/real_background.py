@@ -53,7 +53,7 @@ from msanet_monai.synthetic.generator import (
 from msanet_monai.synthetic.phantom import PIXEL_SPACING_MM
 from msanet_monai.transforms.thorax import locate_thorax
 
-__all__ = ["REAL_BACKGROUND_VERSION", "UNTOUCHED_ID", "nm1_path", "bone_mask", "variant_geometry",
+__all__ = ["REAL_BACKGROUND_VERSION", "UNTOUCHED_ID", "nm1_path", "hottest_spot", "bone_mask", "variant_geometry",
            "SourceUnavailable", "real_background_test_items", "real_background_scans", "generate_real_background",
            "ensure_real_background"]
 
@@ -101,6 +101,20 @@ def _read_counts(path: str) -> np.ndarray:
     return counts.astype(np.uint16)
 
 
+def hottest_spot(counts: np.ndarray) -> np.ndarray:
+    """The hottest spot of a whole-body view and 10 px around it: the bladder on most bone scans, else a
+    hot lesion or the injection site. Neither bone nor soft tissue, so measures of either leave it out.
+
+    Args:
+        counts: ``(rows, cols)`` counts.
+
+    Returns:
+        ``(rows, cols)`` bool: smoothed counts above 60 % of their maximum, dilated by 10 px.
+    """
+    smooth = ndimage.gaussian_filter(counts.astype(np.float64), 1.5)
+    return ndimage.binary_dilation(smooth > 0.6 * smooth.max(), iterations=10)
+
+
 def bone_mask(counts: np.ndarray, ratio: float = 1.25) -> np.ndarray:
     """Pixels of bone in a whole-body view: smoothed counts at least ``ratio`` x their soft-tissue surroundings.
 
@@ -112,14 +126,13 @@ def bone_mask(counts: np.ndarray, ratio: float = 1.25) -> np.ndarray:
 
     Returns:
         ``(rows, cols)`` bool: inside the body (smoothed counts above 10 % of their 99th percentile, 4 px
-        in from its outline), not in or next to the hottest spot (the bladder on a bone scan).
+        in from its outline), not in or next to the hottest spot (:func:`hottest_spot`).
     """
     smooth = ndimage.gaussian_filter(counts.astype(np.float64), 1.5)
     yy, xx = np.mgrid[-15:16, -15:16]
     background = ndimage.gaussian_filter(ndimage.grey_opening(smooth, footprint=(yy ** 2 + xx ** 2) <= 225), 3.0)
     body = ndimage.binary_erosion(smooth > 0.1 * np.percentile(smooth[smooth > 0], 99), iterations=4)
-    hottest = ndimage.binary_dilation(smooth > 0.6 * smooth.max(), iterations=10)
-    return body & ~hottest & (smooth >= ratio * np.maximum(background, 1e-3))
+    return body & ~hottest_spot(counts) & (smooth >= ratio * np.maximum(background, 1e-3))
 
 
 def _move_counts(counts: np.ndarray, rng: np.random.Generator, scale: tuple[float, float], shift: tuple[float, float],
