@@ -88,10 +88,11 @@ def test_hot_lesion_is_neither_bone_nor_soft_tissue(nm1):
     ref = bench.measure(nm1)
     rows = nm1.sum(axis=1)
     top, bottom = bench._extent(rows)
-    r = top + int(0.25 * (bottom - top))
-    c = int(np.argmax(nm1[r - 3:r + 4].sum(axis=0)))  # the hottest column at a quarter of the body height
+    r = top + int(0.2 * (bottom - top))
+    c = int(np.argmax(nm1[r - 3:r + 4].sum(axis=0)))  # the hottest column at a fifth of the body height (sternum)
     yy, xx = np.mgrid[:nm1.shape[0], :nm1.shape[1]]
     lesion = nm1.copy()
-    lesion += 3 * nm1.max() * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 3.0 ** 2))
+    lesion += 1.5 * nm1.max() * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 6.0 ** 2))
     with_lesion = bench.measure(lesion)
-    assert with_lesion["contrast"]["spine"] == pytest.approx(ref["contrast"]["spine"], rel=0.15)
+    # counted as soft tissue, the spot brought the spine figure to 0.62 of NM1's own
+    assert with_lesion["contrast"]["spine"] == pytest.approx(ref["contrast"]["spine"], rel=0.1)
