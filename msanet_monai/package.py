@@ -241,8 +241,10 @@ def package_bundle(
                 content = _shareable_metadata(content)
             elif source.name == "inference.json":
                 content = shareable_config(content, generator_channels=release["generator_channels"])
-                # default input: the shipped sample study, so `run inference` works right after download
-                content["input_dir"] = f"$@bundle_root + '/{SAMPLE_DIR}'"
+                # default input: the shipped sample study, so `run inference` works right after download;
+                # only when no --input_files are given (a list of files means those files alone)
+                content["input_files"] = []
+                content["input_dir"] = f"$None if @input_files else @bundle_root + '/{SAMPLE_DIR}'"
             else:
                 content = shareable_config(content)
             _write_json(staging / "configs" / source.name, content)

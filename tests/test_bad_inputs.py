@@ -30,6 +30,7 @@ from msanet_monai.errors import BoneScanError, OutputWriteError
 from msanet_monai.inference import FailSafeDataset, describe_error
 from msanet_monai.io import list_views
 from msanet_monai.io.labelme import read_labelme_mask
+from msanet_monai.io.ledger import LEDGER_NAME
 from msanet_monai.io.nm_dicom import write_whole_body_nm
 from msanet_monai.networks.nets import MSANet
 from msanet_monai.transforms import LoadBoneScand
@@ -170,7 +171,9 @@ def test_one_bundle_batch_with_every_bad_kind_beside_good_files(corpus, base, ti
     written = {str(p) for p in out.iterdir()}
     listed = {r[c] for r in good for c in ("mask_nifti", "overlay_png", "dicom_seg") if r[c]}
     run_csvs = {str(p) for p in out.glob("inference_*.csv")}
-    assert written == listed | run_csvs | {str(out / "inference.csv"), str(out / "my_notes.txt")}  # no temp file left
+    ours = listed | run_csvs | {str(out / "inference.csv")}
+    assert written == ours | {str(out / "my_notes.txt"), str(out / LEDGER_NAME)}  # no temp file left
+    assert {str(out / name) for name in json.loads((out / LEDGER_NAME).read_text())["files"]} == ours
     assert (out / "my_notes.txt").read_text() == "the user's own file"
     assert len(run_csvs) == 1 and Path(next(iter(run_csvs))).read_bytes() == (out / "inference.csv").read_bytes()
 
@@ -207,7 +210,9 @@ def test_two_concurrent_runs_on_one_output_folder(base, tiny_weights, tmp_path):
             if r["dicom_seg"]:
                 pydicom.dcmread(r["dicom_seg"])
     assert (out / "inference.csv").read_bytes() in contents  # whole, from one of the runs
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != LEDGER_NAME]  # no temporary file
+    ledger = json.loads((out / LEDGER_NAME).read_text())["files"]
+    assert {"inference.csv", *(p.name for p in run_csvs)} <= set(ledger)
 
 
 def test_a_run_where_every_view_fails_exits_non_zero_and_keeps_the_summary(corpus, tiny_weights, tmp_path):
@@ -291,7 +296,7 @@ def test_full_disk_keeps_what_was_written_and_names_the_file(base, small_disk, t
             assert np.asarray(nib.load(r["mask_nifti"]).dataobj).shape == (1024, 256)
         if r["overlay_png"]:
             Image.open(r["overlay_png"]).load()
-    assert not [p for p in small_disk.iterdir() if p.name.startswith(".")]  # no temporary file left
+    assert not [p for p in small_disk.iterdir() if p.name.startswith(".") and p.name != LEDGER_NAME]  # no temporary file
 
 
 def test_read_only_output_folder_fails_with_the_file_named(base, tmp_path):
@@ -332,6 +337,60 @@ def test_same_name_in_two_folders_gets_a_second_name(base, tmp_path):
     assert [Path(r["overlay_png"]).name for r in rows] == ["a_png_anterior_overlay.png", "a_png_anterior_2_overlay.png"]
     overlays = [np.asarray(Image.open(r["overlay_png"])) for r in rows]
     assert not np.array_equal(overlays[0], overlays[1])  # each file kept its own image
+
+
+def test_files_the_project_did_not_write_are_never_replaced(base, tmp_path):
+    inputs = tmp_path / "in"
+    _write_good(inputs, base)
+    out = tmp_path / "out"
+    out.mkdir()
+    theirs = {"inference.csv": b"patient,comment\nA,my own csv\n", "a_png_anterior_mask.nii.gz": b"not ours",
+              "a_png_anterior_overlay.png": b"also not ours", "notes.txt": b"keep"}
+    for name, data in theirs.items():
+        (out / name).write_bytes(data)
+    for _ in range(2):  # a second run into the same folder replaces its own outputs, still not theirs
+        _hot_parser(tmp_path, [str(inputs / "a.png")], out).get_parsed_content("run")
+        assert {name: (out / name).read_bytes() for name in theirs} == theirs
+        (row,) = _rows(out / "inference_2.csv")
+        assert row["status"] == "ok"
+        assert Path(row["mask_nifti"]).name == "a_png_anterior_2_mask.nii.gz"
+        assert Path(row["overlay_png"]).name == "a_png_anterior_2_overlay.png"
+        assert np.asarray(nib.load(row["mask_nifti"]).dataobj).shape == (1024, 256)
+    assert not list(out.glob("*_3*")) and not (out / "inference_3.csv").exists()
+
+
+def test_a_ledger_the_project_did_not_write_stops_the_run(base, tmp_path):
+    inputs = tmp_path / "in"
+    _write_good(inputs, base)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LEDGER_NAME).write_text('{"files": []}')
+    with pytest.raises(Exception) as info:
+        _hot_parser(tmp_path, [str(inputs / "a.png")], out).get_parsed_content("run")
+    cause = info.value
+    while cause.__cause__ is not None and not isinstance(cause, OutputWriteError):
+        cause = cause.__cause__
+    assert isinstance(cause, OutputWriteError) and LEDGER_NAME in str(cause) and "not written by msanet-monai" in str(cause)
+    assert sorted(p.name for p in out.iterdir()) == [LEDGER_NAME]
+
+
+def test_a_partial_scan_is_refused_then_segmented_with_a_fixed_thorax_box(base, tmp_path):
+    partial = np.zeros_like(base)
+    partial[:-300] = base[300:]  # no head: the body reaches the top edge
+    (tmp_path / "in").mkdir()
+    Image.fromarray(partial).save(tmp_path / "in" / "partial.png")
+    files = [str(tmp_path / "in" / "partial.png")]
+    with pytest.raises(Exception):  # the only view fails: the run writes nothing and stops
+        _hot_parser(tmp_path, files, tmp_path / "auto").get_parsed_content("run")
+    (run_csv,) = (tmp_path / "auto").glob("inference_*.csv")
+    (row,) = _rows(run_csv)
+    assert "partial.png" in row["error"] and "--thorax_box" in row["error"] and "--crop_thorax false" in row["error"]
+
+    parser = _hot_parser(tmp_path, files, tmp_path / "fixed")
+    parser["thorax_box"] = [10, 64, 138, 192]
+    parser.get_parsed_content("run")
+    (row,) = _rows(tmp_path / "fixed" / "inference.csv")
+    assert row["status"] == "ok" and json.loads(row["thorax_box"]) == [10, 64, 138, 192]
 
 
 # --------------------------------------------------------------------------------------------- geometry

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,7 +27,9 @@ from monai.inferers import SlidingWindowInferer
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from msanet_monai.errors import CheckpointError
+from msanet_monai.errors import BoneScanError, CheckpointError
+from msanet_monai.excepthook import project_error
+from msanet_monai.inference import find_inputs
 from msanet_monai.io.nm_dicom import write_whole_body_nm
 from msanet_monai.networks.nets import MSANet
 
@@ -190,7 +193,8 @@ def test_bundle_run_on_an_input_folder(inputs, tiny_weights, tmp_path):
     folder.mkdir()
     shutil.copy(inputs["dual"], folder / "dual.dcm")
     shutil.copy(inputs["png"], folder / "scan.png")
-    (folder / "notes.txt").write_text("not an input")  # not an input suffix: ignored
+    (folder / "notes.txt").write_text("not an input")  # not an input suffix: skipped, and said so
+    (folder / "later").mkdir()  # not searched, and said so
     bundle_run(
         run_id="run", init_id="initialize", config_file=str(CONFIGS / "inference.json"),
         meta_file=str(CONFIGS / "metadata.json"), logging_file=str(CONFIGS / "logging.conf"),
@@ -201,6 +205,24 @@ def test_bundle_run_on_an_input_folder(inputs, tiny_weights, tmp_path):
     assert [(Path(r["file"]).name, r["view"], r["status"]) for r in rows] == [
         ("dual.dcm", "anterior", "ok"), ("dual.dcm", "posterior", "ok"), ("scan.png", "anterior", "ok")]
     assert all(Path(r["mask_nifti"]).is_file() for r in rows)
+
+
+def test_skipped_entries_of_the_input_folder_are_named(inputs, tmp_path, caplog):
+    folder = tmp_path / "studies"
+    (folder / "later").mkdir(parents=True)
+    shutil.copy(inputs["png"], folder / "scan.png")
+    (folder / "notes.txt").write_text("not an input")
+    with caplog.at_level(logging.INFO, logger="msanet_monai.inference.inputs"):
+        assert [Path(p).name for p in find_inputs(None, folder)] == ["scan.png"]
+    assert "2 entries skipped" in caplog.text and "later/" in caplog.text and "notes.txt" in caplog.text
+
+
+def test_no_inputs_and_no_built_in_data_says_what_to_pass(tmp_path):
+    parser = _parser(tmp_path, datalist=str(tmp_path / "none" / "dataset.json"))
+    with pytest.raises(Exception) as info:
+        parser.get_parsed_content("input_files")
+    cause = project_error(info.value)
+    assert isinstance(cause, BoneScanError) and "none/dataset.json" in str(cause) and "--input_dir" in str(cause)
 
 
 def test_checkpoint_of_other_widths_stops_the_run(inputs, tiny_weights, tmp_path):

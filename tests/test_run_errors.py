@@ -52,6 +52,22 @@ def test_failed_run_ends_with_one_clear_line(case, tmp_path, synthetic_dataset):
     assert not (tmp_path / "models" / "model.pt").exists()
 
 
+def test_a_fresh_run_over_an_earlier_one_stops_before_making_data(tmp_path):
+    """The refusal comes first: no synthetic set generated, no TensorBoard files, the old model kept."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "model.pt").write_bytes(b"an earlier run's model")
+    data = tmp_path / "data"
+    cmd = training_command(tmp_path, None, ckpt_dir=str(models), dataset_dir=str(data), generate_dataset="true",
+                           output_dir=str(tmp_path / "eval"))
+    code, last, stderr = _last_stderr_line(cmd)
+    assert code != 0
+    assert last.startswith(f"CheckpointError: {models}: holds the outputs of an earlier training run (model.pt)"), stderr[-3000:]
+    assert "--ckpt_dir" in last
+    assert not data.exists() and not (tmp_path / "eval").exists()
+    assert (models / "model.pt").read_bytes() == b"an earlier run's model"
+
+
 def test_settings_that_would_never_write_model_pt_name_the_config_id(tmp_path):
     assert check_training_settings(10, 5, 0.2)
     for args, message in [

@@ -13,6 +13,7 @@ The repository's own package is built as a wheel and used from outside the check
 from __future__ import annotations
 
 import ast
+import csv
 import hashlib
 import json
 import os
@@ -188,6 +189,14 @@ def test_run_inference_on_a_study(shared_bundle, synthetic_dataset, tmp_path):
     masks = sorted((tmp_path / "out").glob("*_mask.nii.gz"))
     assert masks and all(nib.load(m).shape[:2] in {(256, 1024), (1024, 256)} for m in masks)
     assert sorted((tmp_path / "out").glob("*_seg.dcm"))
+
+    # a list of files means those files alone, not the shipped sample study beside them
+    log = _run(["-m", "monai.bundle", "run", "inference", "--meta_file", "configs/metadata.json",
+                "--config_file", "configs/inference.json", "--logging_file", "configs/logging.conf",
+                "--input_files", json.dumps([str(studies / study.name)]), "--output_dir", str(tmp_path / "listed")],
+               cwd=shared_bundle)
+    rows = list(csv.DictReader(open(tmp_path / "listed" / "inference.csv", newline="")))
+    assert rows and {Path(r["file"]).name for r in rows} == {study.name}
 
 
 def test_package_refuses_weights_of_other_widths(tmp_path):

@@ -200,3 +200,11 @@ def test_ensure_dataset_never_touches_a_users_folder(tmp_path, caplog):
     assert _tree(gen) == before
     with pytest.raises(BoneScanError, match="other parameters"):
         ensure_dataset(tmp_path / "gen", num_patients=2, seed=2, generate=False)
+
+
+def test_cli_refuses_fewer_than_two_patients_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli_main(["--out", str(tmp_path / "one"), "--num-patients", "1"])
+    assert info.value.code == 2
+    assert "--num-patients 1: at least 2" in capsys.readouterr().err
+    assert not (tmp_path / "one").exists()

@@ -22,6 +22,7 @@ from msanet_monai.errors import BoneScanError
 __all__ = [
     "ERROR_KEY",
     "INPUT_SUFFIXES",
+    "datalist_test_images",
     "find_inputs",
     "list_inference_items",
     "FailSafeDataset",
@@ -68,14 +69,37 @@ def find_inputs(
             raise BoneScanError(folder, "input_dir is not a folder")
         # every entry but folders: a broken link or a link loop is kept, so that it gets an error row
         # instead of vanishing (Path.is_file() is False for both); paths are kept as listed, unresolved
-        files.extend(
-            os.path.abspath(p)
-            for p in sorted(folder.iterdir())
-            if not p.name.startswith(".") and _has_input_suffix(p) and (p.is_symlink() or not p.is_dir())
-        )
+        skipped = []
+        for p in sorted(folder.iterdir()):
+            if p.name.startswith("."):
+                continue
+            if _has_input_suffix(p) and (p.is_symlink() or not p.is_dir()):
+                files.append(os.path.abspath(p))
+            else:
+                skipped.append(p.name + ("/" if p.is_dir() else ""))
+        if skipped:  # said once, so that a study left in a sub-folder is not missed without a word
+            logger.info("%s: %d entr%s skipped (sub-folders are not searched; not a scan suffix): %s%s", folder,
+                        len(skipped), "y" if len(skipped) == 1 else "ies", ", ".join(skipped[:10]),
+                        " ..." if len(skipped) > 10 else "")
     if not files:
         raise BoneScanError(input_dir, "no input files (set input_files or input_dir)")
     return list(dict.fromkeys(files))  # drop repeats, keep order
+
+
+def datalist_test_images(datalist: str | os.PathLike) -> list[str]:
+    """The default input of ``run inference`` without ``--input_dir`` / ``--input_files``: the images of
+    the datalist's ``test`` section, sorted and without repeats (two views of one file are one input).
+
+    Raises:
+        BoneScanError: the datalist does not exist, with what makes it and how to give inputs instead.
+    """
+    from msanet_monai.datalist import load_datalist
+
+    if not os.path.isfile(datalist):
+        raise BoneScanError(datalist, "datalist file not found: it is the default input when neither --input_dir nor "
+                            "--input_files is given; training on the built-in data writes it (or python -m "
+                            "msanet_monai.synthetic --out DIR); to segment your own studies pass --input_dir DIR")
+    return sorted({item["image"] for item in load_datalist(datalist, "test")})
 
 
 def list_inference_items(

@@ -153,8 +153,8 @@ class InferenceRuntime(nn.Module):
             import onnxruntime as ort
         except ImportError as error:
             raise ConfigError("inference_runtime", self.runtime,
-                              f"needs onnx and onnxruntime ({error.name} is not installed: pip install 'msanet-monai[export]' "
-                              "or pip install onnx onnxscript onnxruntime)") from error
+                              f"needs onnx and onnxruntime ({error.name} is not installed: pip install onnx onnxscript "
+                              "onnxruntime; in a checkout of msanet-monai: pip install -e '.[export]')") from error
 
         digest = weights_digest(self.network)[:16]
         cache_dir = self.cache_dir or os.path.join(os.getcwd(), "models", "onnx_cache")

@@ -20,6 +20,7 @@ from pydicom.misc import is_dicom
 
 from msanet_monai.errors import BoneScanError, OutputWriteError
 from msanet_monai.inference.inputs import ERROR_KEY, describe_error
+from msanet_monai.io.ledger import OutputLedger
 from msanet_monai.io.writers import (
     CSV_COLUMNS,
     InferenceCSVWriter,
@@ -35,6 +36,7 @@ __all__ = ["WholeBodyOutputWriter", "file_stem", "output_base", "run_id"]
 logger = logging.getLogger(__name__)
 
 _DOUBLE_SUFFIXES = (".nii.gz",)
+_OUTPUT_SUFFIXES = ("_mask.nii.gz", "_overlay.png", "_seg.dcm")  # the files of one view
 
 
 def file_stem(path: str) -> str:
@@ -99,7 +101,9 @@ class WholeBodyOutputWriter:
 
     with ``<base>`` = :func:`output_base` (stem, extension tag, view; ``_2``... on a clash within the
     run), all in the orientation of the source file (a posterior view is un-mirrored), every file
-    written atomically. Rows (columns :data:`~msanet_monai.io.writers.CSV_COLUMNS`) go to this run's
+    written atomically. Files of ``output_dir`` that msanet-monai did not write (its ledger,
+    :class:`~msanet_monai.io.ledger.OutputLedger`, lists those it did) are never replaced: a view whose
+    output name is taken by such a file gets ``_2``, ``_3``..., and so does the published CSV. Rows (columns :data:`~msanet_monai.io.writers.CSV_COLUMNS`) go to this run's
     own ``<csv stem>_<run id>.csv``, replaced atomically after every view; when the run ends with at
     least one view written, that file is copied atomically over ``output_dir/<csv_name>``. A run in
     which no view was written leaves ``<csv_name>`` untouched and raises :class:`BoneScanError`
@@ -143,6 +147,7 @@ class WholeBodyOutputWriter:
         self.rows: list[dict[str, Any]] = []
         self._csv: InferenceCSVWriter | None = None
         self._claimed: dict[str, tuple[str, str]] = {}
+        self._ledger: OutputLedger | None = None
         self.run_csv_path = ""
         self.background = bool(background)
         self.timing = timing
@@ -163,12 +168,14 @@ class WholeBodyOutputWriter:
             os.makedirs(self.output_dir, exist_ok=True)
         except OSError as e:
             raise OutputWriteError(self.output_dir, f"cannot create the output folder ({e.strerror or e})") from e
+        self._ledger = OutputLedger(self.output_dir)
         self.rows = []
         self._claimed = {}
         root, ext = os.path.splitext(self.csv_path)
         self.run_csv_path = f"{root}_{run_id()}{ext or '.csv'}"
         try:
             self._csv = InferenceCSVWriter(self.run_csv_path, CSV_COLUMNS)
+            self._ledger.record([self.run_csv_path])
         except OutputWriteError as e:  # e.g. a read-only folder: every view then reports its own write error
             logger.error("%s", e)
             self._csv = InferenceCSVWriter(self.run_csv_path, CSV_COLUMNS, write_now=False)
@@ -198,9 +205,23 @@ class WholeBodyOutputWriter:
                          errors, self.csv_path, self.run_csv_path)
             raise BoneScanError(self.run_csv_path, f"no view was written ({errors} error(s), listed in this file); "
                                 f"{os.path.basename(self.csv_path)} left as it was")
-        csv_writer.flush(self.csv_path)
+        summary = self._free_name(self.csv_path)
+        csv_writer.flush(summary)
+        self._ledger.record([self.run_csv_path, summary])  # type: ignore[union-attr]
         logger.info("inference: %d view(s) written, %d error(s); summary in %s (this run: %s)",
-                    ok, errors, self.csv_path, self.run_csv_path)
+                    ok, errors, summary, self.run_csv_path)
+
+    def _free_name(self, path: str) -> str:
+        """``path``, or ``<root>_2<ext>``, ``_3``... when a file msanet-monai did not write holds the name."""
+        root, ext = os.path.splitext(path)
+        name, n = path, 1
+        while not self._ledger.may_write(name):  # type: ignore[union-attr]
+            n += 1
+            name = f"{root}_{n}{ext}"
+        if name != path:
+            logger.warning("%s exists and was not written by msanet-monai; left as it is, the summary goes to %s",
+                           path, name)
+        return name
 
     def _close_on_exception(self, engine: Engine, e: Exception) -> None:
         try:
@@ -232,16 +253,27 @@ class WholeBodyOutputWriter:
                 self.write_view(item)
 
     def _output_base(self, path: str, view: str) -> str:
-        """``<stem>_<ext>_<view>``, unique within the run (see :func:`output_base`); a clash gets ``_2``, ``_3``..."""
+        """``<stem>_<ext>_<view>``, unique within the run (see :func:`output_base`) and taking no file that
+        msanet-monai did not write; a clash with either gets ``_2``, ``_3``..."""
         base = output_base(path, view)
         name, n = base, 1
-        while self._claimed.setdefault(name, (path, view)) != (path, view):
+        while not self._is_free(name, path, view):
             n += 1
             name = f"{base}_{n}"
         if name != base:
-            logger.warning("%s (%s): outputs named %s (%s is taken by %s)", path, view, name, base,
-                           self._claimed[base][0])
+            taken = (f"taken by {self._claimed[base][0]}" if self._claimed.get(base, (path, view)) != (path, view)
+                     else "taken by files msanet-monai did not write, left as they are")
+            logger.warning("%s (%s): outputs named %s (%s is %s)", path, view, name, base, taken)
         return name
+
+    def _is_free(self, name: str, path: str, view: str) -> bool:
+        if self._claimed.get(name, (path, view)) != (path, view):
+            return False
+        stem = os.path.join(self.output_dir, name)
+        if not self._ledger.free(f"{stem}{suffix}" for suffix in _OUTPUT_SUFFIXES):  # type: ignore[union-attr]
+            return False
+        self._claimed[name] = (path, view)
+        return True
 
     def write_view(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """Write the outputs of one view and its CSV row; return the row."""
@@ -298,6 +330,12 @@ class WholeBodyOutputWriter:
         except Exception as e:  # noqa: BLE001  (outputs written so far stay; the row says what failed)
             row.update(status="error", error=describe_error(e, path))
             logger.warning("writing outputs of %s (%s) failed: %s", path, view, row["error"])
+        written = [row[k] for k in ("mask_nifti", "overlay_png", "dicom_seg") if row.get(k)]
+        if written:
+            try:
+                self._ledger.record(written)  # type: ignore[union-attr]
+            except OutputWriteError as e:  # the outputs are complete; only their listing failed
+                logger.error("%s", e)
         return row
 
     def _thorax_box(self, item: Mapping[str, Any], file_spacing: list[float]) -> list[int] | None:

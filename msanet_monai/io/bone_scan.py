@@ -36,7 +36,7 @@ from pydicom.pixels import get_decoder
 from msanet_monai.errors import BoneScanError
 from msanet_monai.io.nm_dicom import VIEW_CODES
 
-__all__ = ["VIEWS", "DEFAULT_SPACING", "WHOLE_BODY_ASPECT", "read_bone_scan", "list_views", "check_whole_body_geometry"]
+__all__ = ["VIEWS", "DEFAULT_SPACING", "WHOLE_BODY_ASPECT", "WHOLE_BODY_MAX_LENGTH_MM", "read_bone_scan", "list_views", "check_whole_body_geometry"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ DEFAULT_SPACING = (2.26, 2.26)  # mm; the NM1 scan and common whole-body matrice
 # plausible height / width (in mm) of a whole-body view: 256 x 1024 pixels at 2.26 mm is 4.0; cameras
 # range from a 1.6 m short pass over a 0.6 m field (2.7) to 2.3 m over 0.4 m (5.8)
 WHOLE_BODY_ASPECT = (2.0, 8.0)
+# longest plausible whole-body view (rows x row spacing): scan tables travel about 2 to 2.6 m; a longer
+# view means a wrong pixel spacing (or a PNG, which has none, of a finer matrix), and resampling it to
+# 2.26 mm would shrink the patient
+WHOLE_BODY_MAX_LENGTH_MM = 3000.0
 
 # SOP classes that can hold a planar whole-body view.
 _SOP_CLASSES = (
@@ -264,16 +268,22 @@ def check_whole_body_geometry(
         aspect_range: accepted ``(min, max)`` of height / width in mm.
 
     Raises:
-        BoneScanError: the view is wider than tall (stored transposed: rows and columns swapped), or its
-            height / width lies outside ``aspect_range``; cropping such an image would cut the wrong region.
+        BoneScanError: the view is wider than tall (stored transposed: rows and columns swapped), its
+            height / width lies outside ``aspect_range`` (cropping such an image would cut the wrong
+            region), or it is longer than :data:`WHOLE_BODY_MAX_LENGTH_MM` (a wrong pixel spacing).
     """
     rows, cols = int(shape[-2]), int(shape[-1])
     height, width = rows * float(spacing[0]), cols * float(spacing[1])
     aspect = height / width if width > 0 else float("inf")
     low, high = float(aspect_range[0]), float(aspect_range[1])
-    if low <= aspect <= high:
-        return
     size = f"{rows} rows x {cols} columns at {float(spacing[0]):g} x {float(spacing[1]):g} mm"
+    if low <= aspect <= high:
+        if max(height, width) > WHOLE_BODY_MAX_LENGTH_MM:
+            raise BoneScanError(path, f"{size} is {max(height, width) / 1000:.2f} m long, more than any whole-body "
+                                f"scan ({WHOLE_BODY_MAX_LENGTH_MM / 1000:g} m): the pixel spacing is wrong (a PNG "
+                                f"has none and is read at {DEFAULT_SPACING[0]:g} mm); give the scan as DICOM or NIfTI "
+                                "with its spacing")
+        return
     if low <= 1.0 / max(aspect, 1e-9) <= high:
         raise BoneScanError(path, f"{size} is wider than tall (height/width {aspect:.2f}): stored transposed? "
                             "A whole-body view has rows running head to feet (e.g. 1024 rows x 256 columns)")

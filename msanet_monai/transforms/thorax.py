@@ -93,7 +93,7 @@ def locate_thorax(
     if (rows, cols) == (roi_rows, roi_cols):
         return 0, 0, rows, cols  # already thorax-sized: taken as a crop, returned whole
     if counts.max() <= 0:
-        raise BoneScanError(path, "image is empty (no counts); cannot locate the thorax - give a fixed box")
+        raise BoneScanError(path, "image is empty (no counts): there is nothing to segment")
     smoothed = gaussian_filter(counts, 1.5)
     clipped = np.minimum(smoothed, np.percentile(smoothed[smoothed > 0], hot_spot_percentile))
 
@@ -108,14 +108,16 @@ def locate_thorax(
     profile /= profile.max()
     if profile[0] > head_fraction:
         raise BoneScanError(path, "the body reaches the top edge of the image, so there is no head to start from "
-                                  "(a partial scan or a crop?); give a fixed box")
+                                  "(a partial scan or a crop?); give the window with --thorax_box or run whole-body "
+                                  "mode with --crop_thorax false")
     head_top = int(np.argmax(profile > head_fraction))
     lo = head_top + int(round(shoulder_search_mm[0] / row_mm))
     hi = min(head_top + int(round(shoulder_search_mm[1] / row_mm)), rows - 1)
     rise = np.gradient(profile)
     if lo >= hi or rise[lo:hi].max() <= 0:
         raise BoneScanError(
-            path, f"no shoulder rise found below the head (top of the head at row {head_top}); give a fixed box"
+            path, f"no shoulder rise found below the head (top of the head at row {head_top}); give the window with "
+            "--thorax_box or run whole-body mode with --crop_thorax false"
         )
     shoulders = lo + int(np.argmax(rise[lo:hi]))
     r0 = int(np.clip(shoulders - round(shoulder_margin_mm / row_mm), 0, rows - roi_rows))
