@@ -187,7 +187,18 @@ def test_training_validation_scores_empty_masks_as_the_evaluation_does():
     nothing to find and nothing found scores 1, not NaN-and-skipped (MeanDice's default)."""
     parser = ConfigParser()
     parser.read_config(os.path.join(CONFIGS, "train.json"))
-    data = [{"image": torch.as_tensor(p)[None], "label": torch.as_tensor(t)[None]} for p, t in CASES.values()]
+    metrics = _validate(parser, list(CASES.values()))
+    for name, expected in (("val_mean_dice", "dice"), ("val_precision", "precision"), ("val_recall", "recall")):
+        assert metrics[name] == pytest.approx(np.mean(EXPECTED[expected])), name
+    # the key metric pools every pixel of the split: 2 TP / (2 TP + FP + FN) over all images at once
+    pred = np.stack([p for p, _ in CASES.values()]).astype(bool)
+    truth = np.stack([t for _, t in CASES.values()]).astype(bool)
+    tp, fp, fn = (pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum()
+    assert metrics["val_global_dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+
+
+def _validate(parser: ConfigParser, cases: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    data = [{"image": torch.as_tensor(p)[None], "label": torch.as_tensor(t)[None]} for p, t in cases]
     evaluator = SupervisedEvaluator(
         device=torch.device("cpu"),
         val_data_loader=DataLoader(Dataset(data), batch_size=2),
@@ -196,6 +207,24 @@ def test_training_validation_scores_empty_masks_as_the_evaluation_does():
         additional_metrics=parser.get_parsed_content("validate#additional_metrics"),
     )
     evaluator.run()
-    metrics = evaluator.state.metrics
-    for name, expected in (("val_mean_dice", "dice"), ("val_precision", "precision"), ("val_recall", "recall")):
-        assert metrics[name] == pytest.approx(np.mean(EXPECTED[expected])), name
+    return evaluator.state.metrics
+
+
+def test_model_selection_does_not_reward_a_model_that_finds_nothing():
+    """A generator that has collapsed to empty maps must not be kept as model.pt over one that finds the
+    lesions with some false positives: under the per-image empty-mask rule it scores the share of
+    lesion-free images (here 0.5, above the real segmenter's mean DSC), so the key metric is the pooled DSC."""
+    parser = ConfigParser()
+    parser.read_config(os.path.join(CONFIGS, "train.json"))
+    lesion = _mask(boxes=[(4, 8, 4, 8)])
+    found_with_fp = _mask(boxes=[(4, 8, 4, 8), (10, 12, 10, 12)])  # the lesion and a false positive
+    empty = _mask()
+    cases_real = [(found_with_fp, lesion), (found_with_fp, empty)] * 2
+    cases_collapsed = [(empty, lesion), (empty, empty)] * 2
+    real, collapsed = _validate(parser, cases_real), _validate(parser, cases_collapsed)
+    assert collapsed["val_mean_dice"] > real["val_mean_dice"]  # why the per-image mean cannot select
+    assert collapsed["val_global_dice"] == 0.0
+    assert real["val_global_dice"] > 0.5
+    assert list(parser.get_parsed_content("validate#key_metric")) == ["val_global_dice"]
+    # a split without any lesion, nothing found: the empty-mask rule (1), not NaN (never "best")
+    assert _validate(parser, [(empty, empty)] * 2)["val_global_dice"] == 1.0

@@ -11,6 +11,11 @@ for all three pixel scores (and matching ``DiceMetric(ignore_empty=False)`` for 
 
 With this rule, precision, recall and DSC of every image are finite and the mean over images is the
 plain mean of the per-image values written to the CSV.
+
+The same rule makes a poor criterion for keeping the best checkpoint: a generator that has collapsed
+to empty maps scores the share of lesion-free images (a third of a split or more), above a real but
+imperfect segmenter. ``pooled=True`` gives the score of all pixels of the split at once (for
+``"f1 score"``: ``2 TP / (2 TP + FP + FN)``, the pooled DSC), which finding nothing scores 0.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class PixelScoreMetric(ConfusionMatrixMetric):
         metric_name: one confusion-matrix metric name understood by MONAI.
         include_background: passed to MONAI (``True`` for the single lesion channel).
         reduction: MONAI reduction applied to the ``(N, C)`` per-image scores in :meth:`aggregate`.
+        pooled: score the pixels of all images together (one ``(1, C)`` row; the empty-mask rule then
+            applies to the whole split), instead of one score per image.
     """
 
     def __init__(
@@ -64,16 +71,20 @@ class PixelScoreMetric(ConfusionMatrixMetric):
         metric_name: str = "precision",
         include_background: bool = True,
         reduction: MetricReduction | str = MetricReduction.MEAN,
+        pooled: bool = False,
     ) -> None:
         super().__init__(
             include_background=include_background, metric_name=metric_name, compute_sample=True, reduction=reduction
         )
+        self.pooled = pooled
 
     def scores(self) -> torch.Tensor:
-        """Per-image scores ``(N, C)`` of every image seen since the last :meth:`reset`."""
+        """Per-image scores ``(N, C)`` of every image seen since the last :meth:`reset` (``(1, C)`` if pooled)."""
         confusion_matrix = self.get_buffer()
         if not isinstance(confusion_matrix, torch.Tensor):
             raise ValueError("no images were given to the metric before aggregation.")
+        if self.pooled:
+            confusion_matrix = confusion_matrix.sum(dim=0, keepdim=True)
         raw = compute_confusion_matrix_metric(self.metric_name[0], confusion_matrix)
         return fill_empty_scores(raw, confusion_matrix)
 
@@ -98,6 +109,7 @@ class PixelScore(IgniteMetricHandler):
         reduction: reduction of the per-image scores giving the handler's value (default: mean).
         output_transform: extracts ``(y_pred, y)`` from ``engine.state.output``.
         save_details: store the per-image scores in ``engine.state.metric_details``.
+        pooled: one score of all pixels of the split (see :class:`PixelScoreMetric`).
     """
 
     def __init__(
@@ -107,9 +119,10 @@ class PixelScore(IgniteMetricHandler):
         reduction: MetricReduction | str = MetricReduction.MEAN,
         output_transform: Callable = lambda x: x,
         save_details: bool = True,
+        pooled: bool = False,
     ) -> None:
         metric_fn = PixelScoreMetric(
-            metric_name=metric_name, include_background=include_background, reduction=reduction
+            metric_name=metric_name, include_background=include_background, reduction=reduction, pooled=pooled
         )
         super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
 
