@@ -28,7 +28,7 @@ TINY = {
     "num_workers": 0,
 }
 LOSS_TAGS = {"loss", "seg_loss", "adv_loss", "critic_loss"}
-VAL_TAGS = {"val_mean_dice", "val_precision", "val_recall"}
+VAL_TAGS = {"val_global_dice", "val_mean_dice", "val_precision", "val_recall"}
 
 
 def training_command(root: Path, datalist: str | None, extra_configs: list[str] = (), **overrides) -> list[str]:
@@ -93,8 +93,8 @@ def run(cmd: list[str], launcher: list[str] | None = None, extra_env: dict | Non
 
 
 def val_metric_lines(log: str) -> list[str]:
-    """The evaluator's per-validation lines, e.g. 'Epoch[2] Metrics -- val_mean_dice: 0.1234 ...'."""
-    return re.findall(r"Epoch\[\d+\] Metrics -- val_mean_dice: .*", log)
+    """The evaluator's per-validation lines, e.g. 'Epoch[2] Metrics -- val_global_dice: 0.1234 ...'."""
+    return re.findall(r"Epoch\[\d+\] Metrics -- val_global_dice: .*", log)
 
 
 def loss_lines(log: str) -> list[str]:

@@ -3,6 +3,7 @@ outputs, determinism (seed 42) and resume. Helpers and the tiny settings are in 
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import pytest
@@ -85,7 +86,24 @@ def test_resume_continues_from_saved_epoch(second_run, tmp_path_factory, synthet
     logged = scalars(resumed / "eval")
     assert [step for step, _ in logged["loss"]] == [3]  # only epoch 3's iteration ran, numbered on from 2
     assert [step for step, _ in logged["val_mean_dice"]] == [3]
-    # the best validation DSC so far came with the checkpoint
+    # the best validation score so far (the key metric, pooled DSC) came with the checkpoint
     best = torch.load(resumed / "models" / "checkpoint_epoch=3.pt", weights_only=True)["best_model"]
-    before = scalars(second_run / "eval")["val_mean_dice"]
+    before = scalars(second_run / "eval")["val_global_dice"]
     assert best["best_metric"] >= max(value for _, value in before) - 1e-6
+    assert best["key_metric_name"] == "val_global_dice"
+
+
+def test_resume_drops_a_best_model_record_of_another_metric(second_run, tmp_path_factory, synthetic_dataset, caplog):
+    """A checkpoint whose best-model record is a score of another metric (here a perfect val_mean_dice, as a
+    checkpoint from before the key metric changed could hold): kept, no later model could beat it."""
+    resumed = tmp_path_factory.mktemp("bundle_resume_other_metric")
+    shutil.copytree(second_run / "models", resumed / "models")
+    checkpoint = resumed / "models" / "checkpoint_epoch=2.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    state["best_model"].update(best_metric=1.0, key_metric_name="val_mean_dice")
+    torch.save(state, checkpoint)
+    with caplog.at_level(logging.WARNING):
+        run_in_process(resumed, synthetic_dataset, resume="true", num_epochs=3)
+    assert "holds val_mean_dice = 1.0 (epoch" in caplog.text and "not val_global_dice" in caplog.text
+    best = torch.load(resumed / "models" / "checkpoint_epoch=3.pt", weights_only=True)["best_model"]
+    assert best["best_metric_epoch"] == 3 and best["best_metric"] < 1.0  # epoch 3's model is model.pt now

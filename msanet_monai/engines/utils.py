@@ -158,16 +158,28 @@ class BestModelTracking:
         name = getattr(self.saver._key_metric_checkpoint.save_handler, "filename", None)
         return None if name is None else os.path.join(self.saver.save_dir, name)
 
+    def _key_metric_name(self) -> str | None:
+        return None if self.evaluator is None else getattr(self.evaluator.state, "key_metric_name", None)
+
     def state_dict(self) -> dict[str, Any]:
         state = dict(self.saver._key_metric_checkpoint.state_dict())
         if self.evaluator is not None:
             state["best_metric"] = float(self.evaluator.state.best_metric)
             state["best_metric_epoch"] = int(self.evaluator.state.best_metric_epoch)
+            state["key_metric_name"] = self._key_metric_name()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = dict(state_dict)
         best_metric, best_epoch = state.pop("best_metric", None), state.pop("best_metric_epoch", None)
+        name, current = state.pop("key_metric_name", None), self._key_metric_name()
+        if current is not None and name != current:
+            # a score of another metric (e.g. a checkpoint from before the key metric changed) is not
+            # comparable: kept, it could stop every better model from being written
+            logger.warning("resume: the best-model record holds %s = %s (epoch %s), not %s; it is dropped: the next "
+                           "validation writes a new model.pt", name or "an unnamed metric", best_metric, best_epoch,
+                           current)
+            return
         model_file = self._model_file()
         if state.get("_saved") and model_file is not None:
             try:
