@@ -14,7 +14,8 @@ Usage (repository root)::
     # a subset, appended to the same results; then only rebuild the table and plot
     python benchmarks/compare_models.py --models msanet unet --seeds 44
     python benchmarks/compare_models.py --report-only
-    # equal budgets: training FLOPs of the reference at --epochs, or wall-clock seconds per run
+    # equal budgets: training FLOPs of the reference at --epochs (the reference's own run at --epochs is
+    # reused from an equal-epochs invocation into the same --out-dir), or wall-clock seconds per run
     python benchmarks/compare_models.py --budget flops --epochs 6
     python benchmarks/compare_models.py --budget seconds --seconds 300
     # any other --key value is passed to both bundle commands, e.g. the built-in 171-patient set
@@ -47,6 +48,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import csv
 import hashlib
 import json
 import math
@@ -284,6 +286,25 @@ def _cell(stat: Mapping[str, Any], image_sd: Mapping[str, Any] | None = None, di
     return text
 
 
+def finds_nothing_floor(runs: Sequence[Mapping[str, Any]]) -> float:
+    """DSC (= precision = recall) of a model that marks nothing on the test section: under the empty-mask
+    rule, the share of its lesion-free images. Read from the first run's ``eval/metrics_per_image.csv``
+    (every run evaluates the same test section); NaN when no run has one."""
+    for run in runs:
+        path = os.path.join(run.get("run_dir", ""), "eval", "metrics_per_image.csv")
+        if os.path.isfile(path):
+            with open(path, newline="") as f:
+                truth = [int(row["lesion_truth"]) for row in csv.DictReader(f)]
+            return sum(t == 0 for t in truth) / len(truth) if truth else math.nan
+    return math.nan
+
+
+def collapsed_runs(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``model seed`` of the runs whose kept model marks nothing on the test section (no lesion found, no false one)."""
+    return [f"{r['model']} {r['seed']}" for r in runs
+            if r["figures"].get("sensitivity") == 0 and r["figures"].get("fp_per_image") == 0]
+
+
 def markdown_report(result: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], command: str) -> str:
     agg = aggregate(runs)
     models_stats = result["models"]
@@ -298,6 +319,10 @@ def markdown_report(result: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
         f"budget {s['budget']} ({s['budget_value']}), seeds {s['seeds']}, {s['threads']} thread(s), torch {s['torch']}. "
         "Test section of the evaluation (`configs/evaluate.json`). Cells: mean ± sd over seeds; "
         "(img x): sd over test images, mean over seeds.",
+        "",
+        f"A model that marks nothing scores DSC = precision = recall = {finds_nothing_floor(runs):.3f} here (the "
+        "share of lesion-free test images, which score 1 under the empty-mask rule); runs that marked nothing: "
+        f"{', '.join(collapsed_runs(runs)) or 'none'}.",
         "",
         "| model | epochs | DSC | precision | recall | sens. small | sens. medium | sens. large | clustered | single | FP / image | FROC |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -461,6 +486,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_key = f"{m}|seed={seed}|{args.budget}={budget_value}|{key}"
                 if run_key in result["runs"] and not args.force:
                     print(f"{run_key}: in {json_path}, skipped", flush=True)
+                    continue
+                same_epochs = f"{m}|seed={seed}|epochs={epochs}|{key}"
+                if args.budget == "flops" and same_epochs in result["runs"] and not args.force:
+                    # the reference (and any model as costly) trains --epochs under either budget: the same run
+                    result["runs"][run_key] = {**result["runs"][same_epochs], "budget": "flops", "budget_value": budget_value}
+                    print(f"{run_key}: the same run as {same_epochs}, reused", flush=True)
+                    _save(json_path, result)
                     continue
                 run_dir = os.path.join(out_dir, m, f"seed_{seed}_{args.budget}{budget_value}_{key}")
                 os.makedirs(run_dir, exist_ok=True)

@@ -7,9 +7,11 @@ user runs it, in a subprocess, at the same tiny settings, and writes its table, 
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +96,29 @@ def test_spread_rule_flags_only_differences_beyond_the_seed_spread():
     assert flagged[("unet", "rb_fp_real_scan")] is True and flagged[("segan", "rb_fp_real_scan")] is False
 
 
+def test_report_names_the_score_of_marking_nothing_and_the_runs_that_did(tmp_path):
+    """3 of 4 test images lesion-free -> a model that marks nothing scores 0.75; the run whose kept model
+    found no lesion and no false one is named."""
+    cmp = _benchmark_module()
+    run_dir = tmp_path / "run"
+    (run_dir / "eval").mkdir(parents=True)
+    with open(run_dir / "eval" / "metrics_per_image.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["filename", "view", "dice", "lesion_truth"])
+        writer.writeheader()
+        for truth in (0, 2, 0, 0):
+            writer.writerow({"filename": "a.dcm", "view": "anterior", "dice": 1.0, "lesion_truth": truth})
+
+    def run(model, seed, sensitivity, fp):
+        figures = {name: math.nan for name, _ in cmp.FIGURES}
+        figures.update(dice=0.5, sensitivity=sensitivity, fp_per_image=fp)
+        return {"model": model, "seed": seed, "figures": figures, "run_dir": str(run_dir)}
+
+    runs = [run("msanet", 42, 0.0, 0.0), run("msanet", 43, 0.5, 0.0), run("unet", 42, 0.0, 3.0)]
+    assert cmp.finds_nothing_floor(runs) == pytest.approx(0.75)
+    assert cmp.collapsed_runs(runs) == ["msanet 42"]
+    assert math.isnan(cmp.finds_nothing_floor([{"run_dir": str(tmp_path / "missing")}]))
+
+
 def test_time_limit_overlay_stops_the_training_before_the_run(tmp_path):
     cmp = _benchmark_module()
     path = cmp._time_limit_overlay(str(tmp_path / "limit.json"), ["configs/train.json", "configs/quick.json"], 30)
@@ -139,8 +164,17 @@ def test_benchmark_runs_end_to_end_and_appends_to_its_json(tmp_path, synthetic_d
     assert stats["msanet"]["outputs"] == 4 and stats["unet"]["outputs"] == 1
     assert stats["unet"]["gflops"] > 0 and stats["unet"]["inference_ms"] > 0
 
+    # equal FLOPs: the reference trains --epochs under either budget, so its epochs run is reused, not repeated
+    log = bench("--models", "msanet", "--seeds", "42", "--budget", "flops")
+    assert "reused" in log and "seed 42: training" not in log
+    result = json.loads((out / "compare_models.json").read_text())
+    flops = [r for r in result["runs"].values() if r["budget"] == "flops"]
+    same = [r for r in result["runs"].values() if r["budget"] == "epochs" and r["model"] == "msanet"]
+    assert len(flops) == 1 and flops[0]["figures"] == same[0]["figures"] and flops[0]["epochs"] == 1
+
     bench("--models", "msanet", "unet", "--report-only")
     table = (out / "compare_models.md").read_text()
     assert "| msanet | 1 |" in table and "| unet | 1 |" in table and "seed-to-seed spread" in table
     assert "FP lesions on the untouched real scan" in table
+    assert re.search(r"A model that marks nothing scores DSC = precision = recall = [01]\.\d{3} here", table)
     assert (out / "compare_models.png").read_bytes()[:4] == b"\x89PNG"
