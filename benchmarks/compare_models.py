@@ -25,7 +25,9 @@ Writes into ``--out-dir`` (default ``bundle/runs/compare``):
 
 - ``compare_models.json``: every run (figures, times, command), the model statistics, and the settings;
   a new invocation appends its runs to it (runs already there with the same settings are skipped
-  unless ``--force``), so a long benchmark can be done in pieces.
+  unless ``--force``, which trains them again in a new ``_rerunN`` folder), so a long benchmark can be
+  done in pieces; a run killed before it finished goes on from its last checkpoint (``--resume true``;
+  its training time is then not reported).
 - ``compare_models.md``: the accuracy table (mean +- sd over seeds; the DSC, precision and recall
   cells also give the sd over images), the cost table (parameters, GFLOPs, training and inference
   time), and the differences from ``--reference`` that exceed the seed-to-seed spread.
@@ -118,10 +120,11 @@ def summary_figures(summary: Mapping[str, Any], real_background: Mapping[str, An
     return {**run_figures(summary, FIGURES), **run_figures(real_background or {}, REAL_BACKGROUND_FIGURES)}
 
 
-def _run_logged(command: list[str], log_path: str, env: Mapping[str, str]) -> float:
-    """Run ``command`` in bundle/, output to ``log_path``; seconds taken. Raises RuntimeError with the log's tail."""
+def _run_logged(command: list[str], log_path: str, env: Mapping[str, str], append: bool = False) -> float:
+    """Run ``command`` in bundle/, output to ``log_path`` (after what it holds when ``append``); seconds taken.
+    Raises RuntimeError with the log's tail."""
     start = time.perf_counter()
-    with open(log_path, "w") as log:
+    with open(log_path, "a" if append else "w") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
         done = subprocess.run(command, cwd=BUNDLE_DIR, stdout=log, stderr=subprocess.STDOUT, env=dict(env))
@@ -412,6 +415,21 @@ def plot(result: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], path: str
 
 
 # ---------------------------------------------------------------- driver
+def _checkpoints(run_dir: str) -> list[str]:
+    """The training outputs in ``run_dir``/models (the files that make ``run training`` refuse the folder)."""
+    models = os.path.join(run_dir, "models")
+    return sorted(f for f in os.listdir(models) if f.endswith(".pt")) if os.path.isdir(models) else []
+
+
+def _fresh_run_dir(run_dir: str) -> str:
+    """``run_dir`` if it holds no training outputs, else the first ``run_dir_rerunN`` that holds none: an
+    earlier run's files are kept, never overwritten."""
+    candidate, n = run_dir, 1
+    while _checkpoints(candidate):
+        candidate, n = f"{run_dir}_rerun{n}", n + 1
+    return candidate
+
+
 def _settings_key(config_files: Sequence[str], extra: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps([list(config_files), list(extra)]).encode()).hexdigest()[:10]
 
@@ -495,16 +513,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     _save(json_path, result)
                     continue
                 run_dir = os.path.join(out_dir, m, f"seed_{seed}_{args.budget}{budget_value}_{key}")
+                # a run killed before it reached the JSON left checkpoints: an epochs (or flops) run goes on from
+                # its last one; a time-limited run cannot (its clock would restart), nor one asked for again
+                resume = bool(_checkpoints(run_dir)) and not args.force and args.budget != "seconds"
+                if not resume:
+                    run_dir = _fresh_run_dir(run_dir)
                 os.makedirs(run_dir, exist_ok=True)
                 configs = [*args.config, f"configs/models/{m}.json"]
                 if args.budget == "seconds":
                     configs.append(_time_limit_overlay(os.path.join(run_dir, "time_limit.json"), configs, args.seconds))
                 common = ["--num_epochs", str(epochs), "--logging_file", "configs/logging.conf", *extra]
-                train = bundle_command("training", configs, seed, run_dir, common)
+                train = bundle_command("training", configs, seed, run_dir, [*common, *(["--resume", "true"] if resume else [])])
                 evaluate = bundle_command("evaluating", [*configs, "configs/evaluate.json"], seed, run_dir, common)
-                print(f"{m} seed {seed}: training {epochs} epochs -> {run_dir}", flush=True)
+                print(f"{m} seed {seed}: {'resuming' if resume else 'training'} {epochs} epochs -> {run_dir}", flush=True)
                 try:
-                    train_s = _run_logged(train, os.path.join(run_dir, "train.log"), env)
+                    train_s = _run_logged(train, os.path.join(run_dir, "train.log"), env, append=resume)
                     eval_s = _run_logged(evaluate, os.path.join(run_dir, "evaluate.log"), env)
                     with open(os.path.join(run_dir, "eval", "summary.json")) as f:
                         summary = json.load(f)
@@ -519,7 +542,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     continue
                 result["runs"][run_key] = {
                     "model": m, "seed": seed, "budget": args.budget, "budget_value": budget_value, "epochs": epochs,
-                    "settings_key": key, "train_seconds": train_s, "eval_seconds": eval_s, "figures": figures,
+                    # a resumed run's training time is only its last part: not reported
+                    "settings_key": key, "train_seconds": math.nan if resume else train_s, "resumed": resume,
+                    "eval_seconds": eval_s, "figures": figures,
                     "run_dir": run_dir, "train_command": train, "evaluate_command": evaluate,
                 }
                 print(f"{m} seed {seed}: DSC {figures['dice']:.4f}, {train_s:.0f} s", flush=True)

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +172,21 @@ def test_benchmark_runs_end_to_end_and_appends_to_its_json(tmp_path, synthetic_d
     flops = [r for r in result["runs"].values() if r["budget"] == "flops"]
     same = [r for r in result["runs"].values() if r["budget"] == "epochs" and r["model"] == "msanet"]
     assert len(flops) == 1 and flops[0]["figures"] == same[0]["figures"] and flops[0]["epochs"] == 1
+
+    # a run killed after its first of two epochs left a checkpoint (copied here from a finished one-epoch
+    # run): the next invocation goes on from it instead of failing on the occupied folder
+    unet_42 = Path(next(r["run_dir"] for r in result["runs"].values() if r["model"] == "unet" and r["seed"] == 42))
+    killed = unet_42.parent / unet_42.name.replace("seed_42_epochs1_", "seed_44_epochs2_")
+    shutil.copytree(unet_42 / "models", killed / "models")
+    log = bench("--models", "unet", "--seeds", "44", "--epochs", "2")
+    assert "unet seed 44: resuming 2 epochs" in log
+    run = json.loads((out / "compare_models.json").read_text())["runs"][f"unet|seed=44|epochs=2|{unet_42.name[-10:]}"]
+    assert run["resumed"] and run["train_seconds"] is None and run["run_dir"] == str(killed)
+    assert "--resume true" in " ".join(run["train_command"]) and (killed / "models" / "checkpoint_epoch=2.pt").is_file()
+    # --force trains a run again in a new folder: the first one's files stay
+    before = (unet_42 / "models" / "model.pt").read_bytes()
+    log = bench("--models", "unet", "--seeds", "42", "--force")
+    assert f"-> {unet_42}_rerun1" in log and (unet_42 / "models" / "model.pt").read_bytes() == before
 
     bench("--models", "msanet", "unet", "--report-only")
     table = (out / "compare_models.md").read_text()
