@@ -43,29 +43,36 @@ __all__ = ["MyApp", "split_views"]
 VIEWS_INDEX = ".msanet_views.json"
 
 
-def split_views(studies: str) -> Dict[str, Tuple[str, str]]:
+def split_views(studies: str, skipped: Dict[str, str] | None = None) -> Dict[str, Tuple[str, str]]:
     """Write one NIfTI per view of each multi-view DICOM study in ``studies``; return name -> (dcm, view).
 
-    Existing NIfTI files are left as they are (never overwritten); files are written atomically.
+    Existing NIfTI files are left as they are (never overwritten); files are written atomically. A
+    study that is not a readable whole-body NM view (another modality, a truncated or non-DICOM file)
+    is logged and left out, with its reason in ``skipped`` (file name -> reason), so that one bad file
+    does not stop the server; its views written before the error stay.
     """
+    from msanet_monai.errors import BoneScanError
     from msanet_monai.io import list_views, read_bone_scan
 
     index: Dict[str, Tuple[str, str]] = {}
     for dcm in sorted(Path(studies).glob("*.dcm")):
-        views = list_views(dcm)
-        for view in views:
-            name = f"{dcm.stem}_{view}.nii.gz"
-            target = Path(studies, name)
-            index[name] = (str(dcm), view)
-            if target.exists():
-                continue
-            scan = read_bone_scan(dcm, view=view, mirror_posterior=False)
-            counts = np.asarray(scan[0])
-            row_mm, col_mm = scan.meta["pixel_spacing"]
-            image = nib.Nifti1Image(counts.astype(np.float32), np.diag([row_mm, col_mm, 1.0, 1.0]))
-            tmp = target.with_name(f".{name}.tmp.nii.gz")
-            nib.save(image, tmp)
-            os.replace(tmp, target)
+        try:
+            for view in list_views(dcm):
+                name = f"{dcm.stem}_{view}.nii.gz"
+                target = Path(studies, name)
+                if not target.exists():
+                    scan = read_bone_scan(dcm, view=view, mirror_posterior=False)
+                    counts = np.asarray(scan[0])
+                    row_mm, col_mm = scan.meta["pixel_spacing"]
+                    image = nib.Nifti1Image(counts.astype(np.float32), np.diag([row_mm, col_mm, 1.0, 1.0]))
+                    tmp = target.with_name(f".{name}.tmp.nii.gz")
+                    nib.save(image, tmp)
+                    os.replace(tmp, target)
+                index[name] = (str(dcm), view)
+        except (BoneScanError, OSError) as e:  # BoneScanError names the file and the problem
+            logger.error("study left out of the datastore: %s", e)
+            if skipped is not None:
+                skipped[dcm.name] = str(e)
     tmp_index = Path(studies, VIEWS_INDEX + ".tmp")
     tmp_index.write_text(json.dumps(index, indent=1))
     os.replace(tmp_index, Path(studies, VIEWS_INDEX))
@@ -82,7 +89,9 @@ class MyApp(MONAILabelApp):
             for c in conf.get("configs", "configs/inference.json,configs/quick.json").split(",")
         ]
         self.model_path = conf.get("model_path", os.path.join(app_dir, "model", "msanet.pt"))
-        self.views = split_views(studies)
+        #: study file name -> why it is not in the datastore (also in ``/info`` as ``skipped_studies``)
+        self.skipped_studies: Dict[str, str] = {}
+        self.views = split_views(studies, self.skipped_studies)
         super().__init__(
             app_dir=app_dir,
             studies=studies,
@@ -91,6 +100,10 @@ class MyApp(MONAILabelApp):
             description="Bone-metastasis segmentation of planar whole-body bone scans (MSA-Net bundle)",
             labels={"lesion": 1},
         )
+
+    def info(self):
+        """MONAI Label's app info, plus ``skipped_studies``: the studies left out on start and why."""
+        return {**super().info(), "skipped_studies": dict(self.skipped_studies)}
 
     def init_datastore(self) -> Datastore:
         return LocalDatastore(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Tuple
 
 import nibabel as nib
 import numpy as np
@@ -79,6 +80,14 @@ def setup(tmp_path_factory):
     counts = np.asarray(single[0])
     nib.save(nib.Nifti1Image(counts, np.diag([2.4, 2.4, 1.0, 1.0])), studies / "scan_nifti.nii.gz")
     Image.fromarray(np.clip(counts, 0, 65535).astype(np.uint16)).save(studies / "scan_png.png")
+    # files a clinic's folder may hold beside the studies: another modality, a study cut short in
+    # transfer, a text file named .dcm; the server must start without them and say why
+    from pydicom.data import get_testdata_file
+
+    shutil.copyfile(get_testdata_file("CT_small.dcm"), studies / "ct_chest.dcm")
+    whole = dual_path.read_bytes()
+    (studies / "cut_short.dcm").write_bytes(whole[: len(whole) // 3])
+    (studies / "notes.dcm").write_text("patient moved during the posterior view\n")
 
     # the bundle's own inference on the same inputs (the study gives both views)
     ref_in = root / "ref_in"
@@ -92,40 +101,49 @@ def setup(tmp_path_factory):
     return {"root": root, "studies": studies, "weights": weights, "width_configs": width_configs, "ref": ref_out}
 
 
-@pytest.fixture(scope="module")
-def server(setup):
+def _start_server(setup, app: Path, studies: Path, weights: Path, log_path: Path) -> Tuple[subprocess.Popen, str]:
+    """``monailabel start_server`` with a copy of the app (made at ``app`` if absent), in its own process
+    group; returns once ``/info`` answers."""
     port = _free_port()
     # a copy of the app: the server writes logs/ and the trainer train/ into the app folder
-    app = setup["root"] / "app"
     if not app.exists():
         shutil.copytree(APP, app, ignore=shutil.ignore_patterns("logs", "model", "train", "tests", "__pycache__"))
     configs = ",".join(["configs/inference.json", *setup["width_configs"]])
     cmd = [str(Path(sys.executable).parent / "monailabel"), "start_server", "--app", str(app),
-           "--studies", str(setup["studies"]), "--host", "127.0.0.1", "--port", str(port),
-           "--conf", "bundle", str(BUNDLE), "--conf", "configs", configs,
-           "--conf", "model_path", str(setup["weights"])]
-    log = open(setup["root"] / "server.log", "w")
+           "--studies", str(studies), "--host", "127.0.0.1", "--port", str(port),
+           "--conf", "bundle", str(BUNDLE), "--conf", "configs", configs, "--conf", "model_path", str(weights)]
     env = dict(os.environ, MONAI_LABEL_DATASTORE_AUTO_RELOAD="false", MONAI_LABEL_SESSIONS="false")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(log_path, "a") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
-        assert proc.poll() is None, (setup["root"] / "server.log").read_text()[-4000:]
+        assert proc.poll() is None, log_path.read_text()[-4000:]
         try:
             if requests.get(f"{url}/info/", timeout=5).status_code == 200:
-                break
+                return proc, url
         except requests.ConnectionError:
             pass
         time.sleep(1)
-    else:
-        pytest.fail("server did not answer in 180 s:\n" + (setup["root"] / "server.log").read_text()[-4000:])
-    yield url
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("server did not answer in 180 s:\n" + log_path.read_text()[-4000:])
+
+
+def _stop_server(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+        proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def server(setup):
+    proc, url = _start_server(setup, setup["root"] / "app", setup["studies"], setup["weights"],
+                              setup["root"] / "server.log")
+    yield url
+    _stop_server(proc)
 
 
 def _infer(url: str, image: str, tmp: Path, **files) -> np.ndarray:
@@ -155,7 +173,26 @@ def test_info_lists_model(server):
 
 def test_datastore_lists_each_view(server):
     objects = requests.get(f"{server}/datastore/", params={"output": "all"}, timeout=30).json()["objects"]
-    assert {"study_anterior", "study_posterior", "scan_nifti", "scan_png"} <= set(objects)
+    assert set(objects) == {"study_anterior", "study_posterior", "scan_nifti", "scan_png"}
+
+
+def test_bad_study_files_are_left_out_and_named(server):
+    skipped = requests.get(f"{server}/info/", timeout=30).json()["skipped_studies"]
+    assert set(skipped) == {"ct_chest.dcm", "cut_short.dcm", "notes.dcm"}
+    assert "CT Image Storage is not a whole-body NM view" in skipped["ct_chest.dcm"]
+    assert "truncated or corrupt" in skipped["cut_short.dcm"]
+    assert "not a DICOM file" in skipped["notes.dcm"]
+    assert all(f"/{name}: " in reason for name, reason in skipped.items())  # each reason names its file
+
+
+def test_infer_refuses_a_scan_that_is_not_a_whole_body_view(server, tmp_path):
+    square = tmp_path / "square.png"
+    Image.fromarray(np.full((300, 300), 50, np.uint16)).save(square)
+    with open(square, "rb") as f:
+        r = requests.post(f"{server}/infer/msanet", params={"output": "image"}, files={"file": ("square.png", f)},
+                          timeout=300)
+    assert r.status_code == 422, r.text
+    assert "300 rows x 300 columns" in r.json()["detail"] and "not that of a whole-body view" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("image,source,view", [("study_anterior", "study.dcm", "anterior"),
@@ -187,8 +224,17 @@ def test_label_train_then_infer(server, setup, tmp_path):
         r = requests.put(f"{server}/datastore/label", params={"image": "study_posterior", "tag": "final"},
                          files={"label": ("label.nii.gz", f)}, timeout=60)
     assert r.status_code == 200, r.text
+    # a label of the wrong shape (a viewer that saved a downsampled mask): left out of the fine-tune, named
+    wrong = tmp_path / "wrong.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((512, 128), np.uint8), np.eye(4)), wrong)
+    with open(wrong, "rb") as f:
+        r = requests.put(f"{server}/datastore/label", params={"image": "scan_png", "tag": "final"},
+                         files={"label": ("wrong.nii.gz", f)}, timeout=60)
+    assert r.status_code == 200, r.text
     r = requests.post(f"{server}/train/msanet", params={"run_sync": True}, json={"max_epochs": 1}, timeout=600)
     assert r.status_code == 200, r.text
+    assert r.json()["items"] == 1 and list(r.json()["skipped_labels"]) == ["scan_png"]
+    assert "(512, 128) differs from the image's (1024, 256)" in r.json()["skipped_labels"]["scan_png"]
     assert setup["weights"].read_bytes() != before
     mask = _infer(server, "study_posterior", tmp_path)
     assert mask.shape == (1024, 256)
@@ -223,3 +269,43 @@ def test_labelme_round_trip(server, setup, tmp_path):
             label = label[:, ::-1]  # the loader mirrors posterior views; compare in the file's orientation
         expected = ref[item["patient_id"]]
         assert np.array_equal(label > 0, expected > 0), f"{item['patient_id']}: LabelMe round trip changed the mask"
+
+
+def test_server_killed_during_a_fine_tune_restarts_with_its_weights(setup, tmp_path):
+    """kill -9 of the server (and its training subprocess) mid fine-tune: the served weights are the old
+    ones, whole; a new server on the same folders serves them and fine-tunes again."""
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    shutil.copyfile(setup["studies"] / "study.dcm", studies / "study.dcm")
+    weights = tmp_path / "msanet.pt"
+    shutil.copyfile(setup["weights"], weights)
+    before = weights.read_bytes()
+    app, log = tmp_path / "app", tmp_path / "server.log"
+    proc, url = _start_server(setup, app, studies, weights, log)
+    try:
+        label = tmp_path / "label.nii.gz"
+        nib.save(nib.Nifti1Image(_ref(setup, "study.dcm", "anterior"), np.diag([2.4, 2.4, 1.0, 1.0])), label)
+        with open(label, "rb") as f:
+            r = requests.put(f"{url}/datastore/label", params={"image": "study_anterior", "tag": "final"},
+                             files={"label": ("label.nii.gz", f)}, timeout=60)
+        assert r.status_code == 200, r.text
+        r = requests.post(f"{url}/train/msanet", json={"max_epochs": 200}, timeout=60)  # asynchronous
+        assert r.status_code == 200, r.text
+        deadline = time.time() + 300
+        while not list(app.glob("train/*/models/checkpoint_epoch=*.pt")):
+            assert time.time() < deadline, log.read_text()[-4000:]
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    assert weights.read_bytes() == before
+
+    proc, url = _start_server(setup, app, studies, weights, log)
+    try:
+        mask = _infer(url, "study_anterior", tmp_path)
+        assert np.array_equal(mask, _ref(setup, "study.dcm", "anterior"))
+        r = requests.post(f"{url}/train/msanet", params={"run_sync": True}, json={"max_epochs": 1}, timeout=600)
+        assert r.status_code == 200, r.text
+        assert r.json()["items"] == 1 and weights.read_bytes() != before
+    finally:
+        _stop_server(proc)

@@ -9,6 +9,7 @@ posterior view un-mirrored), which a viewer overlays on the image without reshap
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -18,8 +19,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Sequence, Tuple
 
+from fastapi import HTTPException
 from monai.bundle import ConfigParser
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
+
+from msanet_monai.errors import BoneScanError
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +31,15 @@ __all__ = ["MSANetInfer", "LABELS"]
 
 #: label name -> value in the masks (the bundle's masks are {0, 1}, 1 = lesion)
 LABELS = {"lesion": 1}
+
+
+def _inference_errors(out_dir: str) -> str:
+    """The ``error`` column of the inference CSVs in ``out_dir`` (the bundle writes one row per view)."""
+    errors = []
+    for path in sorted(Path(out_dir).glob("*.csv")):
+        with open(path, newline="") as f:
+            errors += [row["error"] for row in csv.DictReader(f) if row.get("error")]
+    return "; ".join(dict.fromkeys(errors)) or "the bundle's inference wrote no mask and no reason"
 
 
 class MSANetInfer(InferTask):
@@ -84,12 +97,16 @@ class MSANetInfer(InferTask):
             parser["write_dicom_seg"] = False
             parser["dataset#data"] = [{"image": source, "view": view} if view else {"image": source}]
             parser.get_parsed_content("initialize")
-            parser.get_parsed_content("evaluator").run()
+            evaluator = parser.get_parsed_content("evaluator")
+            try:
+                evaluator.run()
+            except BoneScanError:
+                pass  # "no view was written": the reason is in the run's CSV, read below
             masks = sorted(Path(out_dir).glob("*_mask.nii.gz"))
             if len(masks) != 1:
-                report = Path(out_dir, parser["csv_name"])
-                detail = report.read_text() if report.exists() else "no report"
-                raise RuntimeError(f"{source}: the bundle's inference wrote no mask ({detail})")
+                # the bundle refused the image (geometry, unreadable file...): the client gets its reason,
+                # not a bare "Internal Server Error" pointing at a temporary file
+                raise HTTPException(status_code=422, detail=_inference_errors(out_dir))
             fd, result = tempfile.mkstemp(suffix=".nii.gz", prefix="msanet_mask_")
             os.close(fd)
             shutil.copyfile(masks[0], result)

@@ -23,7 +23,7 @@ from monailabel.interfaces.tasks.train import TrainTask
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MSANetTrain", "labelled_datalist"]
+__all__ = ["MSANetTrain", "labelled_datalist", "loadable_items"]
 
 
 def labelled_datalist(
@@ -48,10 +48,43 @@ def labelled_datalist(
     return items
 
 
+def _root_cause(error: BaseException) -> BaseException:
+    # MONAI's Compose wraps a transform's error ("applying transform ..."): the project's own error is the cause
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def loadable_items(items: Sequence[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
+    """The items the bundle's training loaders read, and ``patient_id -> reason`` for the others.
+
+    Each item goes through the loaders of ``configs/train.json`` (``LoadBoneScand`` then
+    ``LoadLesionMaskd``, same arguments), so a saved label of the wrong shape, or an unreadable one, is
+    left out of the fine-tune and named, instead of failing the whole run on its first epoch.
+    """
+    from monai.transforms import Compose
+
+    from msanet_monai.transforms import LoadBoneScand, LoadLesionMaskd
+
+    load = Compose([LoadBoneScand(keys="image", required_spacing=None),
+                    LoadLesionMaskd(keys="label", image_key="image", allow_empty=True)])
+    good, bad = [], {}
+    for item in items:
+        try:
+            load(dict(item))
+        except Exception as e:  # any item the training loaders cannot read: report it, go on with the rest
+            bad[item["patient_id"]] = str(_root_cause(e))
+            logger.error("label left out of the fine-tune: %s: %s", item["patient_id"], bad[item["patient_id"]])
+        else:
+            good.append(item)
+    return good, bad
+
+
 class MSANetTrain(TrainTask):
     """Fine-tune from saved labels with ``configs/train.json``.
 
-    Request keys: ``max_epochs`` (default 1), ``label_tag`` (default ``final``).
+    Request keys: ``max_epochs`` (default 1), ``label_tag`` (default ``final``). The result (and
+    ``/info``'s ``train_stats``) names the labels left out as unreadable (``skipped_labels``).
     """
 
     def __init__(
@@ -84,6 +117,10 @@ class MSANetTrain(TrainTask):
         items = labelled_datalist(datastore, self.resolve_view, request.get("label_tag", "final"))
         if not items:
             raise ValueError("the datastore has no labelled images to train on")
+        items, skipped = loadable_items(items)
+        if not items:
+            raise ValueError("none of the labelled images can be read for training: "
+                             + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
         run_dir = Path(self.work_dir, time.strftime("%Y%m%d_%H%M%S"))
         run_dir.mkdir(parents=True, exist_ok=True)
         datalist = run_dir / "dataset.json"
@@ -117,5 +154,6 @@ class MSANetTrain(TrainTask):
         tmp = self.model_path + ".tmp"
         shutil.copyfile(best, tmp)
         os.replace(tmp, self.model_path)
-        self._stats = {"run_dir": str(run_dir), "items": len(items), "seconds": round(time.time() - start, 1)}
+        self._stats = {"run_dir": str(run_dir), "items": len(items), "skipped_labels": skipped,
+                       "seconds": round(time.time() - start, 1)}
         return self._stats
