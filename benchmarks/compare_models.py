@@ -547,7 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "eval_seconds": eval_s, "figures": figures,
                     "run_dir": run_dir, "train_command": train, "evaluate_command": evaluate,
                 }
-                print(f"{m} seed {seed}: DSC {figures['dice']:.4f}, {train_s:.0f} s", flush=True)
+                print(f"{m} seed {seed}: DSC {figures['dice']:.4f}, "
+                      + ("resumed (training time not reported)" if resume else f"{train_s:.0f} s"), flush=True)
                 _save(json_path, result)
 
     # the report: runs of these settings and this budget, of the chosen models, all seeds found
