@@ -56,8 +56,10 @@ from msanet_monai.inference.timing import TIMING_PREFIX  # noqa: E402
 from msanet_monai.networks.nets import MSANet  # noqa: E402
 
 CONFIGS = ROOT / "bundle" / "configs"
+_QUICK = json.loads((CONFIGS / "quick.json").read_text())
+# generator and critic widths: train.json's (the paper's) and quick.json's (the README's CPU setting)
 WIDTHS = {"full": ([64, 128, 256, 512, 512], [64, 128, 256, 512, 512, 512]),
-          "quick": ([8, 16, 16, 32, 32], [8, 16, 16, 32, 32, 32])}
+          "quick": (_QUICK["generator_channels"], _QUICK["critic_channels"])}
 # run a module as __main__ and print the process's peak resident memory at exit
 PEAK_WRAPPER = ("import atexit, resource, runpy, sys; "
                 "atexit.register(lambda: print('PEAK_RSS_MB=%.1f' % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "

@@ -116,7 +116,7 @@ def test_model_zoo_fields_present(metadata):
                   "image_classes", "label_classes", "pred_classes", "eval_metrics", "intended_use",
                   "references", "changelog"):
         assert metadata.get(field), field
-    assert metadata["version"] == "0.1.0"
+    assert metadata["version"] == "0.2.0"
     assert metadata["version"] in metadata["changelog"]
     assert "research" in metadata["intended_use"].lower()
     assert "not" in metadata["intended_use"].lower() and "clinical" in metadata["intended_use"].lower()

@@ -8,6 +8,7 @@ with ``torch.jit.load`` and onnxruntime against the eager network.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from monai.data import load_net_with_metadata
 from msanet_monai.networks.nets import MSANet, SegANCritic
 
 BUNDLE_DIR = Path(__file__).resolve().parents[1] / "bundle"
+BUNDLE_VERSION = json.loads((BUNDLE_DIR / "configs" / "metadata.json").read_text())["version"]
 CONFIGS = BUNDLE_DIR / "configs"
 CONFIG_FILES = [str(CONFIGS / "train.json"), str(CONFIGS / "quick.json")]
 META_FILE = str(CONFIGS / "metadata.json")
@@ -102,7 +104,7 @@ def test_ckpt_export_torchscript_matches_eager(trained_checkpoint, torchscript_e
     ts_file = torchscript_export
     scripted, meta, extra = load_net_with_metadata(str(ts_file), more_extra_files=("train.json", "quick.json"))
     # metadata and configs travel inside the TorchScript archive
-    assert meta["version"] == "0.1.0" and meta["network_data_format"]["inputs"]["image"]["spatial_shape"] == [256, 256]
+    assert meta["version"] == BUNDLE_VERSION and meta["network_data_format"]["inputs"]["image"]["spatial_shape"] == [256, 256]
     configs = {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}
     assert "MSANet" in configs["train.json"] and "generator_channels" in configs["quick.json"]
     assert not scripted.training  # saved in eval mode: one probability map, no side outputs
@@ -177,7 +179,7 @@ def test_shared_bundle_downloads_and_loads(trained_checkpoint, torchscript_expor
     (staged / "models").mkdir()
     shutil.copy(ckpt, staged / "models" / "model.pt")
     shutil.copy(torchscript_export, staged / "models" / "model.ts")
-    archive = shutil.make_archive(str(tmp_path / f"{name}_v0.1.0"), "zip", root_dir=staged.parent, base_dir=name)
+    archive = shutil.make_archive(str(tmp_path / f"{name}_v{BUNDLE_VERSION}"), "zip", root_dir=staged.parent, base_dir=name)
 
     bundles = tmp_path / "bundles"
     download(name=name, url=Path(archive).as_uri(), bundle_dir=str(bundles), progress=False)
@@ -192,7 +194,7 @@ def test_shared_bundle_downloads_and_loads(trained_checkpoint, torchscript_expor
     with torch.no_grad():
         expected = network(image)
         scripted, meta, _ = load(name, bundle_dir=str(bundles), load_ts_module=True, device="cpu")
-        assert meta["version"] == "0.1.0"
+        assert meta["version"] == BUNDLE_VERSION
         assert torch.allclose(scripted(image), expected, atol=ATOL)
         # weights only, into a network the user builds (no config parsed)
         weights = load(name, bundle_dir=str(bundles), model=_tiny_generator(seed=0), device="cpu").eval()
