@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
+from monai.bundle import ConfigParser
+from monai.transforms import Compose
 from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.train import TrainTask
 
@@ -55,24 +57,20 @@ def _root_cause(error: BaseException) -> BaseException:
     return error
 
 
-def loadable_items(items: Sequence[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
-    """The items the bundle's training loaders read, and ``patient_id -> reason`` for the others.
+def loadable_items(
+    items: Sequence[Dict[str, Any]], transform: Callable[[Dict[str, Any]], Any]
+) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
+    """The items ``transform`` reads, and ``patient_id -> reason`` for the others.
 
-    Each item goes through the loaders of ``configs/train.json`` (``LoadBoneScand`` then
-    ``LoadLesionMaskd``, same arguments), so a saved label of the wrong shape, or an unreadable one, is
-    left out of the fine-tune and named, instead of failing the whole run on its first epoch.
+    ``transform`` is the training config's ``deterministic_transforms`` (load, resample, count scaling,
+    thorax crop: what training caches before its first epoch), so a saved label of the wrong shape, or
+    an unreadable one, is left out of the fine-tune and named instead of failing the whole run.
     """
-    from monai.transforms import Compose
-
-    from msanet_monai.transforms import LoadBoneScand, LoadLesionMaskd
-
-    load = Compose([LoadBoneScand(keys="image", required_spacing=None),
-                    LoadLesionMaskd(keys="label", image_key="image", allow_empty=True)])
     good, bad = [], {}
     for item in items:
         try:
-            load(dict(item))
-        except Exception as e:  # any item the training loaders cannot read: report it, go on with the rest
+            transform(dict(item))
+        except Exception as e:  # any item the training transforms cannot read: report it, go on with the rest
             bad[item["patient_id"]] = str(_root_cause(e))
             logger.error("label left out of the fine-tune: %s: %s", item["patient_id"], bad[item["patient_id"]])
         else:
@@ -117,7 +115,10 @@ class MSANetTrain(TrainTask):
         items = labelled_datalist(datastore, self.resolve_view, request.get("label_tag", "final"))
         if not items:
             raise ValueError("the datastore has no labelled images to train on")
-        items, skipped = loadable_items(items)
+        parser = ConfigParser()
+        parser.read_config(self.config_files)
+        parser["bundle_root"] = self.bundle_dir
+        items, skipped = loadable_items(items, Compose(parser.get_parsed_content("deterministic_transforms")))
         if not items:
             raise ValueError("none of the labelled images can be read for training: "
                              + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
