@@ -147,7 +147,9 @@ def test_evaluate_bundle_reports_real_background(tmp_path, synthetic_dataset):
     models = tmp_path / "models"
     models.mkdir()
     torch.manual_seed(0)
-    torch.save(MSANet(1, 1, channels=(8, 16, 16, 32, 32), deep_supervision=True).state_dict(), models / "model.pt")
+    with open(os.path.join(BUNDLE, "configs", "quick.json")) as f:
+        quick_widths = json.load(f)["generator_channels"]
+    torch.save(MSANet(1, 1, channels=quick_widths, deep_supervision=True).state_dict(), models / "model.pt")
     eval_dir = tmp_path / "eval"
     cwd = os.getcwd()
     os.chdir(BUNDLE)
