@@ -206,8 +206,10 @@ class WholeBodyOutputWriter:
             raise BoneScanError(self.run_csv_path, f"no view was written ({errors} error(s), listed in this file); "
                                 f"{os.path.basename(self.csv_path)} left as it was")
         summary = self._free_name(self.csv_path)
-        csv_writer.flush(summary)
+        # the name is claimed before the file appears: a concurrent run that finds the file then finds it in the
+        # ledger too, and replaces it instead of taking it for a user's file (which would send it to _2)
         self._ledger.record([self.run_csv_path, summary])  # type: ignore[union-attr]
+        csv_writer.flush(summary)
         logger.info("inference: %d view(s) written, %d error(s); summary in %s (this run: %s)",
                     ok, errors, summary, self.run_csv_path)
 

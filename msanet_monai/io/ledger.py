@@ -13,10 +13,16 @@ so a killed run leaves a ledger that lists at least every complete file it publi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 from collections.abc import Iterable
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from msanet_monai.errors import OutputWriteError
 from msanet_monai.io.atomic import atomic_output
@@ -81,12 +87,32 @@ class OutputLedger:
         return all(self.may_write(p) for p in paths)
 
     def record(self, paths: Iterable[str | os.PathLike]) -> None:
-        """Add ``paths`` (files just written in the folder) and replace the ledger file atomically."""
+        """Add ``paths`` (files in the folder, written or about to be) and replace the ledger file atomically.
+
+        Another process writing into the same folder is kept out while the ledger is read and replaced
+        (an advisory lock on the folder itself, where the platform has ``fcntl``), so that neither run's
+        names are lost.
+        """
         with self._lock:
             names = {self._name(p) for p in paths if p}
             if names <= self.files:
                 return
-            self._reload()  # keep what a concurrent run recorded since
-            self.files |= names
-            with atomic_output(self.path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"written_by": _WRITTEN_BY, "files": sorted(self.files)}, f, indent=1)
+            with _folder_lock(self.folder):
+                self._reload()  # keep what a concurrent run recorded since
+                self.files |= names
+                with atomic_output(self.path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+                    json.dump({"written_by": _WRITTEN_BY, "files": sorted(self.files)}, f, indent=1)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: str):
+    """An exclusive ``flock`` on the folder's own descriptor: no lock file to leave behind in the user's folder."""
+    if fcntl is None:  # Windows: no advisory locks on folders; runs into one folder are then not serialised
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
