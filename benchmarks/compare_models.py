@@ -73,6 +73,7 @@ from msanet_monai.io.atomic import atomic_output  # noqa: E402
 from msanet_monai.metrics.report import json_safe  # noqa: E402
 from msanet_monai.protocol import run_figures  # noqa: E402
 from msanet_monai.protocol import bundle_command  # noqa: E402
+from msanet_monai.synthetic import GENERATOR_VERSION  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE_DIR = os.path.join(REPO, "bundle")
@@ -431,7 +432,9 @@ def _fresh_run_dir(run_dir: str) -> str:
 
 
 def _settings_key(config_files: Sequence[str], extra: Sequence[str]) -> str:
-    return hashlib.sha256(json.dumps([list(config_files), list(extra)]).encode()).hexdigest()[:10]
+    # the generator version is part of the settings: a run on an earlier version's data is a different run,
+    # not one to skip as done
+    return hashlib.sha256(json.dumps([list(config_files), list(extra), GENERATOR_VERSION]).encode()).hexdigest()[:10]
 
 
 def _load(path: str) -> dict[str, Any]:
@@ -484,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "configs": list(args.config), "extra": list(extra), "budget": args.budget, "budget_value": budget_value,
         "reference": args.reference, "threads": args.threads or torch.get_num_threads(),
         "torch": torch.__version__, "platform": platform.platform(), "settings_key": key,
+        "generator_version": GENERATOR_VERSION,
     }
 
     needed = list(dict.fromkeys([*args.models, args.reference]))

@@ -61,7 +61,9 @@ def test_dicom_masks_and_labelme_agree(synthetic_dataset):
         assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.20" and ds.Modality == "NM"
         counts = _frames(os.path.join(root, item["image"]))[item["view"]]
         assert counts.shape == (1024, 256) and counts.dtype == np.uint16
-        assert 1.0e6 < counts.sum() < 8.0e6 and counts.max() < 2000
+        # clinical count range; the hottest pixel, a hot metastasis in some patients (one of the small set's
+        # posterior views: 2048 in a labelled lesion of 222 pixels), stays far below the 16-bit limit
+        assert 1.0e6 < counts.sum() < 8.0e6 and counts.max() < 5000
         assert 2e-5 < counts.max() / counts.sum() < 1e-3  # hottest pixel per count; NM1: 7.7e-5
         label = nib.load(os.path.join(root, item["label"]))
         mask = np.asarray(label.dataobj)

@@ -60,6 +60,9 @@ class BodyShape:
         female: breasts, narrower shoulders, wider pelvis.
         age: years; growth plates under 20, degenerative change above 55.
         arm_abduction: angle of the arms from the body, radians (0 = along the sides).
+        elbow_flexion: angle of the forearms above the table, radians: supine patients rest their
+            hands on the thighs or the table with the elbows a little bent, which brings the hands up
+            to the hips in the views (NM1's hands lie at 0.47-0.51 of the body length).
         soft_tissue: soft-tissue concentration (bone tracer that is not in bone, 3 h after injection;
             hydration and renal function change it).
         bone_uptake: overall skeletal uptake factor.
@@ -85,6 +88,7 @@ class BodyShape:
     bladder_volume: float
     jitter: dict = field(default_factory=dict)
     paget: tuple | None = None
+    elbow_flexion: float = 0.0
 
     def y(self, fraction: float) -> float:
         """``y`` of the landmark at textbook ``fraction`` of the height below the vertex (supine-warped)."""
@@ -122,6 +126,7 @@ def sample_body(rng: np.random.Generator, field_of_view_mm: tuple[float, float])
         bladder_volume=float(np.clip(rng.lognormal(np.log(60.0), 0.25), 25.0, 180.0)),
         jitter={name: float(rng.uniform(0.85, 1.15)) for name in bones},
         paget=paget,
+        elbow_flexion=float(rng.uniform(0.1, 0.5)),
     )
 
 
@@ -440,9 +445,11 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         direction = np.array([side * np.sin(ab), np.cos(ab), 0.0])
         elbow = shoulder_pt + 0.186 * h * direction + np.array([side * 0.02 * h * g, 0, 0])
         elbow[2] = arm_z
-        wrist = elbow + 0.146 * h * np.array([side * np.sin(ab * 0.7), np.cos(ab * 0.7), -0.05])
+        flex = body.elbow_flexion  # the forearm rises off the table towards the front: shorter in the view
+        wrist = elbow + 0.146 * h * np.array([side * np.sin(ab * 0.7) * np.cos(flex), np.cos(ab * 0.7) * np.cos(flex),
+                                              -np.sin(flex)])
         wrist[0] += side * 6 * g
-        hand_tip = wrist + 0.105 * h * np.array([side * 0.05, 1.0, -0.1])
+        hand_tip = wrist + 0.105 * h * np.array([side * 0.05, 1.0, -0.1])  # the hand lies flat
         landmarks["joints"]["shoulder"].append(tuple(shoulder_pt + np.array([-side * 20 * s, -20 * s, 0])))
         landmarks["joints"]["hand"].append(tuple(wrist + np.array([0, 40 * s, 0])))
         landmarks["injection"] += [tuple(elbow + np.array([0, 0, -30 * s])), tuple(wrist + np.array([0, 45 * s, -15 * s]))]
@@ -535,13 +542,17 @@ def draw_body(body: BodyShape, volume: BodyVolume) -> dict:
         volume.ellipsoid((mid + side * 58 * s, spine[19][1] + 0.4 * side * 8 * s, table_z - 62 * s), (58 * s, 30 * s, 24 * s),
                          body.kidney, mu=0.0, rotation=rot)
     radius = (body.bladder_volume * 3 / (4 * np.pi)) ** (1 / 3) * 10.0  # ml -> mm
-    volume.ellipsoid((mid, pubis_y - 0.9 * radius, front_z + 35 * s * g + radius), (1.15 * radius, 0.85 * radius, radius),
+    # the bladder's base rests on the upper border of the pubic symphysis (~18 mm above its centre) and the
+    # dome rises from there; on NM1 the bladder lies at the level of the hip joints
+    bladder_c = (mid, pubis_y - 18 * s - 0.85 * radius, front_z + 35 * s * g + radius)
+    volume.ellipsoid(bladder_c, (1.15 * radius, 0.85 * radius, radius),
                      body.bladder, mu=0.0)  # urine attenuates like the soft tissue it replaces
 
     if not body.female:  # penis and scrotum: blood-pool activity between the upper thighs on anterior views
         volume.ellipsoid((mid, fy(0.54), front_z + 45 * s * g), (30 * s, 48 * s, 32 * s), soft=True)
+        # the blood pool of the penis and scrotum holds about twice the soft tissue's tracer (visible on NM1)
+        volume.ellipsoid((mid, fy(0.54), front_z + 45 * s * g), (24 * s, 40 * s, 26 * s), body.soft_tissue, mu=0.0)
 
-    bladder_c = (mid, pubis_y - 0.9 * radius, front_z + 35 * s * g + radius)
     landmarks.update(table_z=table_z, front_z=front_z, shoulder_y=acromion_y + 5.0, spine=spine,
                      bladder=(bladder_c, 1.15 * radius))
     return landmarks

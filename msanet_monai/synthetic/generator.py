@@ -42,7 +42,8 @@ __all__ = ["SyntheticScan", "GENERATOR_VERSION", "SIMULATORS", "simulate_patient
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "4"  # 4: body build, pelvis, legs and organs tuned against NM1's row profile; older sets are rebuilt
+GENERATOR_VERSION = "5"  # 5: bladder above the symphysis, bent elbows, genital blood pool (4: build, pelvis, legs,
+# organs tuned against NM1's row profile); sets of an older version are rebuilt
 SIMULATORS = ("3d", "planar")
 MARKER = ".generated.json"
 # camera point spread: system resolution of a LEHR collimator near the body, ~7 mm FWHM
