@@ -105,3 +105,22 @@ def test_generated_set_has_skeleton_maps_in_file_orientation(synthetic_dataset):
         # the NIfTI writer stores (rows, cols) as the file's (x, y) voxel order
         assert np.array_equal(skeleton.reshape(-1), expected.T.reshape(-1)) or np.array_equal(
             skeleton.reshape(expected.shape), expected)
+
+
+def test_bladder_at_the_hip_joints_and_hands_beside_the_hips():
+    """Where a supine patient's bladder and hands appear, as on the real NM1 scan (generator version 5)."""
+    for index in (1, 2, 3, 4):
+        scan = simulate_patient(42, index)
+        skeleton = scan.skeleton["anterior"]
+
+        def rows(name: str) -> np.ndarray:
+            return np.nonzero((skeleton == BONE_LABELS[name]).any(axis=1))[0]
+
+        femoral_head_top = rows("femora")[0]
+        bladder = [np.asarray(points)[:, 1].mean() for kind, points in scan.look_alikes["anterior"] if kind == "bladder"]
+        assert len(bladder) == 1
+        # the bladder rests on the symphysis: its centre at the level of the hip joints (femoral heads are
+        # ~10 rows tall); with the centre just above the pubis it sat 17-21 rows below the heads' top
+        assert femoral_head_top <= bladder[0] <= femoral_head_top + 15, (index, bladder[0], femoral_head_top)
+        # bent elbows bring the hands up beside the hips: the hands begin above the bottom of the pelvis + 12
+        assert rows("hands")[0] < rows("pelvis")[-1] + 12, index
