@@ -24,7 +24,8 @@ Usage (repository root)::
 Writes into ``--out-dir`` (default ``bundle/runs/compare``):
 
 - ``compare_models.json``: every run (figures, times, command), the model statistics, and the settings;
-  a new invocation appends its runs to it (runs already there with the same settings are skipped
+  a new invocation appends its runs to it (runs already there with the same settings, i.e. the same
+  configs, options and simulator generator version, are skipped
   unless ``--force``, which trains them again in a new ``_rerunN`` folder), so a long benchmark can be
   done in pieces; a run killed before it finished goes on from its last checkpoint (``--resume true``;
   its training time is then not reported).
