@@ -116,8 +116,9 @@ def test_model_zoo_fields_present(metadata):
                   "image_classes", "label_classes", "pred_classes", "eval_metrics", "intended_use",
                   "references", "changelog"):
         assert metadata.get(field), field
-    assert metadata["version"] == "0.2.0"
-    assert metadata["version"] in metadata["changelog"]
+    # the version is the newest changelog entry (semantic versions), as the Model Zoo's CI expects
+    releases = sorted(metadata["changelog"], key=lambda v: tuple(int(x) for x in v.split(".")))
+    assert metadata["version"] == releases[-1] and len(metadata["version"].split(".")) == 3
     assert "research" in metadata["intended_use"].lower()
     assert "not" in metadata["intended_use"].lower() and "clinical" in metadata["intended_use"].lower()
     refs = " ".join(metadata["references"])
