@@ -29,11 +29,18 @@ def _transforms(drop_spacing: bool = False) -> Compose:
     return Compose(transforms)
 
 
-def _item(dataset_json: str) -> dict:
+def _item(dataset_json: str, with_lesion: bool = False) -> dict:
+    """The first anterior training view of the set (``with_lesion``: the first with a labelled lesion)."""
+    from msanet_monai.io import read_lesion_mask
+
     root = os.path.dirname(dataset_json)
     with open(dataset_json) as f:
-        item = next(i for i in json.load(f)["training"] if i["view"] == "anterior")
-    return {k: os.path.join(root, v) if k in ("image", "label") else v for k, v in item.items()}
+        items = [i for i in json.load(f)["training"] if i["view"] == "anterior"]
+    for item in items:
+        item = {k: os.path.join(root, v) if k in ("image", "label") else v for k, v in item.items()}
+        if not with_lesion or np.asarray(read_lesion_mask(item["label"])[0]).any():
+            return item
+    raise AssertionError(f"{dataset_json}: no anterior training view with a lesion")
 
 
 def test_scan_at_model_spacing_passes_unchanged(synthetic_dataset):
@@ -46,7 +53,7 @@ def test_scan_at_model_spacing_passes_unchanged(synthetic_dataset):
 def test_scan_and_mask_at_another_spacing_are_resampled_together(synthetic_dataset, tmp_path):
     from msanet_monai.io import read_bone_scan, read_lesion_mask
 
-    item = _item(synthetic_dataset)
+    item = _item(synthetic_dataset, with_lesion=True)
     counts = np.asarray(read_bone_scan(item["image"], view="anterior")[0], dtype=np.float32)
     mask = np.asarray(read_lesion_mask(item["label"])[0], dtype=np.float32)
     assert mask.sum() > 0
